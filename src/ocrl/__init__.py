@@ -1,0 +1,3 @@
+"""ocrl: offline reinforcement learning for code-generating language models."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,12 @@
+"""Execute untrusted code once, safely, and record a verdict.
+
+Each worker is a long-lived process inside bubblewrap (network, PID, IPC, UTS and user
+namespaces; read-only system, size-capped tmpfs for the run) that forks one child per run under
+rlimits. Without bubblewrap it falls back to rlimits only, loudly, and says so in every verdict.
+"""
+
+from ocrl.sandbox.judge import Judge, classify
+from ocrl.sandbox.limits import Limits
+from ocrl.sandbox.verdict import Verdict
+
+__all__ = ["Judge", "Limits", "Verdict", "classify"]

@@ -1,0 +1,215 @@
+"""The judge: a pool of sandbox workers that turns (problem, completion) into a Verdict."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import threading
+from collections.abc import Iterable, Iterator
+
+from ocrl.problems import Problem
+from ocrl.sandbox import verdict as V
+from ocrl.sandbox.compare import MATCH, PRESENTATION, compare_output
+from ocrl.sandbox.limits import Limits
+from ocrl.sandbox.programs import assert_program, count_check_asserts
+from ocrl.sandbox.worker import Worker, WorkerDied, detect_mode
+
+STDERR_TAIL_LINES = 12
+STDERR_TAIL_CHARS = 1500
+_SETUP_FAILED = 120  # the zygote's child exits with this when it could not apply the limits
+
+
+def _stderr_tail(text: str) -> str:
+    lines = text.rstrip().splitlines()[-STDERR_TAIL_LINES:]
+    return "\n".join(lines)[-STDERR_TAIL_CHARS:]
+
+
+def _last_line(text: str) -> str:
+    lines = text.rstrip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def classify(reply: dict, request: dict, style: str) -> str:
+    """The verdict of one run, before any output comparison (stdio runs that exit cleanly
+    come back as ACCEPTED here and are compared by the caller)."""
+    if reply.get("proof") == "SYNTAX":
+        return V.COMPILE_ERROR
+    if reply["timed_out"]:
+        return V.TIME_LIMIT
+    code = reply["exit_code"]
+    stderr = reply["stderr_tail"]
+    if code is not None and code < 0:
+        sig = -code
+        if sig == signal.SIGXCPU:
+            return V.TIME_LIMIT
+        if sig == signal.SIGXFSZ:
+            return V.OUTPUT_LIMIT
+        if sig == signal.SIGKILL and reply["maxrss_kb"] * 1024 >= 0.9 * request["memory_bytes"]:
+            return V.MEMORY_LIMIT
+        return V.RUNTIME_ERROR
+    if max(reply["stdout_size"], reply["stderr_size"]) >= request["output_bytes"]:
+        return V.OUTPUT_LIMIT
+    if code != 0:
+        last = _last_line(stderr)
+        if last.startswith("MemoryError") or "MemoryError" in last:
+            return V.MEMORY_LIMIT
+        if style == "assert" and last.startswith("AssertionError"):
+            return V.WRONG_ANSWER
+        if code == _SETUP_FAILED and not stderr:
+            return V.RUNTIME_ERROR
+        return V.RUNTIME_ERROR
+    if style == "assert":
+        # Positive proof is required: the harness writes it only after check() returned.
+        return V.ACCEPTED if reply.get("proof") == "DONE" else V.WRONG_ANSWER
+    return V.ACCEPTED
+
+
+class Judge:
+    """A pool of sandboxed workers. Use as a context manager; safe to call from one thread."""
+
+    def __init__(self, workers: int | None = None, limits: Limits | None = None,
+                 mode: str = "auto", rel_tol: float = 1e-6, use_problem_limits: bool = True):
+        self.limits = limits or Limits()
+        self.mode = detect_mode(mode)
+        self.rel_tol = rel_tol
+        self.use_problem_limits = use_problem_limits
+        self.n_workers = max(1, workers or os.cpu_count() or 1)
+        self._workers: list[Worker] = []
+        self._pool_lock = threading.Lock()
+        self._free: queue.Queue[Worker] = queue.Queue()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> Judge:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._pool_lock:
+            for worker in self._workers:
+                worker.close()
+            self._workers.clear()
+            self._free = queue.Queue()
+
+    def _acquire(self) -> Worker:
+        with self._pool_lock:
+            if self._free.empty() and len(self._workers) < self.n_workers:
+                worker = Worker(self.mode)
+                worker.start()
+                self._workers.append(worker)
+                return worker
+        return self._free.get()
+
+    # -- judging ---------------------------------------------------------------------------
+    def judge(self, problem: Problem, completion: str) -> V.Verdict:
+        worker = self._acquire()
+        try:
+            return self._judge_on(worker, problem, completion)
+        finally:
+            self._free.put(worker)
+
+    def judge_many(self, pairs: Iterable[tuple[Problem, str]]) -> Iterator[tuple[int, V.Verdict]]:
+        """Judge all pairs across the pool; yields (index, verdict) as each finishes."""
+        tasks: queue.Queue = queue.Queue(maxsize=self.n_workers * 4)
+        results: queue.Queue = queue.Queue()
+        done = object()
+
+        def feed() -> None:
+            try:
+                for index, (problem, completion) in enumerate(pairs):
+                    tasks.put((index, problem, completion))
+            except BaseException as exc:  # noqa: BLE001 - surfaced in the caller's thread
+                results.put(("error", exc))
+            finally:
+                for _ in range(self.n_workers):
+                    tasks.put(done)
+
+        def work() -> None:
+            while True:
+                task = tasks.get()
+                if task is done:
+                    results.put(done)
+                    return
+                index, problem, completion = task
+                try:
+                    results.put((index, self.judge(problem, completion)))
+                except BaseException as exc:  # noqa: BLE001
+                    results.put(("error", exc))
+
+        threads = [threading.Thread(target=feed, daemon=True)]
+        threads += [threading.Thread(target=work, daemon=True) for _ in range(self.n_workers)]
+        for thread in threads:
+            thread.start()
+        finished = 0
+        while finished < self.n_workers:
+            item = results.get()
+            if item is done:
+                finished += 1
+            elif item[0] == "error":
+                raise item[1]
+            else:
+                yield item
+
+    def _request(self, problem: Problem) -> dict:
+        limits = self.limits
+        if self.use_problem_limits and (problem.time_limit_ms or problem.memory_limit_kb):
+            limits = Limits(**{**limits.__dict__})
+            if problem.time_limit_ms:
+                limits.timeout_s = max(limits.timeout_s, problem.time_limit_ms / 1000)
+                limits.cpu_time_s = None
+            if problem.memory_limit_kb:
+                limits.memory_mb = max(limits.memory_mb, problem.memory_limit_kb // 1024)
+        return {**limits.request_fields(), "clean_tmp": self.mode == V.SANDBOX_BWRAP}
+
+    def _run(self, worker: Worker, request: dict) -> dict:
+        try:
+            return worker.run(request, watchdog_s=request["timeout_seconds"] + 30)
+        except WorkerDied as exc:
+            return {"timed_out": False, "exit_code": -signal.SIGKILL, "cpu_ms": 0.0,
+                    "maxrss_kb": 0, "proof": None, "stdout": "", "stdout_size": 0,
+                    "stderr_tail": f"the sandbox worker died: {exc}", "stderr_size": 0}
+
+    def _judge_on(self, worker: Worker, problem: Problem, completion: str) -> V.Verdict:
+        request = self._request(problem)
+        if problem.style == "assert":
+            program = assert_program(problem.prompt, completion, problem.test, problem.entry_point)
+            reply = self._run(worker, {**request, "program": program, "stdin": None,
+                                       "stdout_return_bytes": 0})
+            status = classify(reply, request, "assert")
+            total = count_check_asserts(problem.test)
+            return V.Verdict(status=status, cpu_time_ms=round(reply["cpu_ms"], 3),
+                             memory_kb=int(reply["maxrss_kb"]),
+                             tests_passed=(total if status == V.ACCEPTED and total else None),
+                             tests_total=total, stderr_tail=_stderr_tail(reply["stderr_tail"]),
+                             sandbox=self.mode)
+        return self._judge_stdio(worker, problem, completion, request)
+
+    def _judge_stdio(self, worker: Worker, problem: Problem, completion: str,
+                     request: dict) -> V.Verdict:
+        if not problem.tests:
+            raise ValueError(f"problem {problem.task_id!r} has no stdio tests to judge with")
+        passed, cpu_ms, memory_kb = 0, 0.0, 0
+        first_failure, stderr = None, ""
+        for test in problem.tests:
+            reply = self._run(worker, {**request, "program": completion, "stdin": test.input,
+                                       "stdout_return_bytes": min(request["output_bytes"],
+                                                                  2 * len(test.output) + 4096)})
+            cpu_ms += reply["cpu_ms"]
+            memory_kb = max(memory_kb, int(reply["maxrss_kb"]))
+            status = classify(reply, request, "stdio")
+            if status == V.ACCEPTED:
+                outcome = compare_output(reply["stdout"], test.output, self.rel_tol)
+                status = {MATCH: V.ACCEPTED, PRESENTATION: V.PRESENTATION_ERROR}.get(
+                    outcome, V.WRONG_ANSWER)
+            if status == V.ACCEPTED:
+                passed += 1
+                continue
+            if first_failure is None:
+                first_failure, stderr = status, reply["stderr_tail"]
+            if status in (V.COMPILE_ERROR, V.TIME_LIMIT, V.MEMORY_LIMIT, V.OUTPUT_LIMIT):
+                break  # the remaining tests would fail the same way, slowly
+        return V.Verdict(status=first_failure or V.ACCEPTED, cpu_time_ms=round(cpu_ms, 3),
+                         memory_kb=memory_kb, tests_passed=passed, tests_total=len(problem.tests),
+                         stderr_tail=_stderr_tail(stderr), sandbox=self.mode)

@@ -1,0 +1,299 @@
+"""The sandbox's worker: runs *inside* the sandbox, stdlib only, never imported by ocrl itself.
+
+It starts once per worker (paying the interpreter's start-up once), then for every request forks
+a child that runs the untrusted program under resource limits in a fresh directory, waits for it
+with a wall-clock timeout, kills every process the run left behind, and answers with what happened.
+
+Protocol on stdin/stdout: a 4-byte big-endian length, then that many bytes of JSON, each way.
+"""
+
+import ctypes
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import struct
+import sys
+import time
+import traceback
+
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_DUMPABLE = 4
+STDERR_TAIL_BYTES = 2048
+OWN_PID_NAMESPACE = False  # set by main(): true inside bubblewrap's PID namespace
+
+
+def _prctl(option, value):
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _read_message(stream):
+    header = stream.read(4)
+    if len(header) < 4:
+        return None
+    (size,) = struct.unpack(">I", header)
+    return json.loads(stream.read(size))
+
+
+def _write_message(stream, message):
+    data = json.dumps(message).encode()
+    stream.write(struct.pack(">I", len(data)) + data)
+    stream.flush()
+
+
+def _descendants(root_pid):
+    """Every live process whose parent chain leads to root_pid (orphans reparent to us: subreaper)."""
+    parents = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                stat = handle.read()
+            # The command name may hold spaces or parentheses: split after the last ')'.
+            parents[int(name)] = int(stat[stat.rindex(b")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found = set()
+    changed = True
+    while changed:
+        changed = False
+        for pid, ppid in parents.items():
+            if pid not in found and (ppid == root_pid or ppid in found):
+                found.add(pid)
+                changed = True
+    return found
+
+
+def _kill_all_descendants():
+    me = os.getpid()
+    if OWN_PID_NAMESPACE:
+        # Alone in a PID namespace, kill(-1) reaches every process but us and its init at once,
+        # which outruns a fork bomb far better than one kill per process.
+        for _ in range(3):
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                break
+            _reap_zombies()
+    for _ in range(10000):
+        victims = _descendants(me)
+        if not victims:
+            return
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _reap_zombies()
+
+
+def _reap_zombies():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _fresh_dir(path):
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path, exist_ok=True)
+
+
+def _tail(path, size):
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            length = handle.tell()
+            handle.seek(max(0, length - size))
+            return handle.read().decode("utf-8", "replace"), length
+    except OSError:
+        return "", 0
+
+
+def _run_child(request, workdir, proof_fd, nonce):
+    """In the forked child: apply limits, wire up files, run the program. Never returns."""
+    try:
+        os.setpgid(0, 0)
+        os.chdir(workdir)
+        memory = request["memory_bytes"]
+        cpu = request["cpu_seconds"]
+        output = request["output_bytes"]
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (output, output))
+        resource.setrlimit(resource.RLIMIT_NPROC, (request["max_processes"],) * 2)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        # Python ignores these at start-up; the judge wants the kernel's verdicts.
+        for sig in (signal.SIGXFSZ, signal.SIGPIPE, signal.SIGXCPU):
+            signal.signal(sig, signal.SIG_DFL)
+        stdin = os.open("stdin.txt", os.O_RDONLY) if request.get("stdin") is not None \
+            else os.open(os.devnull, os.O_RDONLY)
+        stdout = os.open("stdout.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        stderr = os.open("stderr.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        for target, source in ((0, stdin), (1, stdout), (2, stderr)):
+            os.dup2(source, target)
+            os.close(source)
+        os.closerange(3, proof_fd)
+        os.closerange(proof_fd + 1, 65536)
+        sys.stdin = open(0, "r", closefd=False)
+        sys.stdout = open(1, "w", closefd=False)
+        sys.stderr = open(2, "w", closefd=False)
+        sys.argv = ["main.py"]
+        try:
+            code = compile(request["program"], "main.py", "exec")
+        except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError) as exc:
+            sys.stderr.write("".join(traceback.format_exception_only(type(exc), exc)))
+            sys.stderr.flush()
+            os.write(proof_fd, f"{nonce} SYNTAX\n".encode())
+            os._exit(0)
+        del request
+    except BaseException:  # noqa: BLE001 - set-up failure is the judge's, not the program's
+        os._exit(120)
+    exit_code = 0
+    try:
+        exec(code, {"__name__": "__main__", "__builtins__": __builtins__})
+    except SystemExit as exc:
+        # An exit before the last check ran is never proof of success.
+        if exc.code is None or isinstance(exc.code, int):
+            exit_code = exc.code or 0
+        else:
+            sys.stderr.write(str(exc.code) + "\n")
+            exit_code = 1
+        _flush_and_exit(exit_code)
+    except BaseException:  # noqa: BLE001 - the program's own failure
+        try:
+            traceback.print_exc()
+        except BaseException:  # noqa: BLE001
+            pass
+        _flush_and_exit(1)
+    _flush_and_exit(0, proof=(proof_fd, nonce))
+
+
+def _flush_and_exit(code, proof=None):
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001
+            code = code or 1
+    if proof is not None and code == 0:
+        os.write(proof[0], f"{proof[1]} DONE\n".encode())
+    # os._exit skips atexit handlers: nothing may run after the proof is written.
+    os._exit(code)
+
+
+def _run(request, workdir):
+    _fresh_dir(workdir)
+    for leftover in os.listdir("/tmp") if request.get("clean_tmp") else ():
+        path = os.path.join("/tmp", leftover)
+        shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else _unlink(path)
+    if request.get("stdin") is not None:
+        with open(os.path.join(workdir, "stdin.txt"), "w", encoding="utf-8") as handle:
+            handle.write(request["stdin"])
+    nonce = os.urandom(16).hex()
+    read_fd, write_fd = os.pipe()
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        _run_child(request, workdir, write_fd, nonce)
+    os.close(write_fd)
+    deadline = started + request["timeout_seconds"]
+    proof = b""
+    timed_out = False
+    status, usage = None, None
+    pidfd = os.pidfd_open(pid)
+    watch = [read_fd, pidfd]
+    while status is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            timed_out = True
+            os.kill(pid, signal.SIGKILL)
+            _, status, usage = os.wait4(pid, 0)
+            break
+        ready, _, _ = select.select(watch, [], [], remaining)
+        if read_fd in ready:
+            chunk = os.read(read_fd, 4096)
+            if chunk:
+                proof += chunk[: 4096 - len(proof)]
+            else:
+                watch.remove(read_fd)
+        if pidfd in ready:
+            _, status, usage = os.wait4(pid, 0)
+    wall = time.monotonic() - started
+    os.close(pidfd)
+    # Descendants may hold the proof pipe open: kill them first, then drain without blocking.
+    _kill_all_descendants()
+    os.set_blocking(read_fd, False)
+    try:
+        while True:
+            chunk = os.read(read_fd, 4096)
+            if not chunk:
+                break
+            proof += chunk[: 4096 - len(proof)]
+    except OSError:
+        pass
+    os.close(read_fd)
+    stdout, stdout_size = _tail(os.path.join(workdir, "stdout.txt"), request["stdout_return_bytes"])
+    stderr, stderr_size = _tail(os.path.join(workdir, "stderr.txt"), STDERR_TAIL_BYTES)
+    proof_words = proof.decode("ascii", "replace").split()
+    return {
+        "exit_code": os.waitstatus_to_exitcode(status) if status is not None else None,
+        "timed_out": timed_out,
+        "cpu_ms": (usage.ru_utime + usage.ru_stime) * 1000.0 if usage else 0.0,
+        "maxrss_kb": usage.ru_maxrss if usage else 0,
+        "wall_ms": wall * 1000.0,
+        "proof": proof_words[1] if len(proof_words) >= 2 and proof_words[0] == nonce else None,
+        "stdout": stdout,
+        "stdout_size": stdout_size,
+        "stderr_tail": stderr,
+        "stderr_size": stderr_size,
+    }
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def main():
+    global OWN_PID_NAMESPACE
+    workdir, isolation = sys.argv[1], sys.argv[2]
+    OWN_PID_NAMESPACE = isolation == "pidns"
+    drop_to = int(sys.argv[3]) if len(sys.argv) > 3 else -1
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    if drop_to >= 0 and os.getuid() == 0:
+        # rlimits-only mode as root: run as nobody so programs cannot signal or read the host.
+        os.makedirs(workdir, exist_ok=True)
+        os.chown(workdir, drop_to, drop_to)
+        os.setgroups([])
+        os.setgid(drop_to)
+        os.setuid(drop_to)
+    _prctl(PR_SET_DUMPABLE, 0)  # children of the same uid may not ptrace or read our memory
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    # Programs must never write into our protocol stream.
+    sys.stdout = sys.stderr
+    while True:
+        request = _read_message(stdin)
+        if request is None:
+            return
+        try:
+            reply = _run(request, workdir)
+        except Exception as exc:  # noqa: BLE001 - report, keep serving
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        _write_message(stdout, reply)
+
+
+if __name__ == "__main__":
+    main()
