@@ -9,11 +9,9 @@ class InputError(ValueError):
     def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
                  field: str | None = None):
         self.path, self.line, self.field = path, line, field
-        where = []
-        if path is not None:
-            where.append(str(path))
+        where = [str(path)] if path is not None else []
         if line is not None:
             where.append(f"line {line}")
         if field is not None:
             where.append(f"field '{field}'")
-        super().__init__(f"{': '.join([', '.join(where)] if where else [])}{': ' if where else ''}{message}")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)

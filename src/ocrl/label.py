@@ -41,6 +41,7 @@ class LabelConfig:
     workers: int | None = None
     stops: tuple[str, ...] | None = CODET_STOPS
     sandbox: str = "auto"
+    part_rows: int = PART_ROWS  # verdicts per atomic part file: at most this many lost to a kill
 
 
 def _fingerprint(config: LabelConfig) -> str:
@@ -49,7 +50,8 @@ def _fingerprint(config: LabelConfig) -> str:
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
-    settings = {k: v for k, v in asdict(config).items() if k not in ("out", "workers")}
+    settings = {k: v for k, v in asdict(config).items()
+                if k not in ("out", "workers", "part_rows")}
     digest.update(json.dumps(settings, sort_keys=True, default=list).encode())
     return digest.hexdigest()[:16]
 
@@ -137,7 +139,7 @@ def label(config: LabelConfig, progress: bool = True) -> pa.Table:
             for index, verdict in judge.judge_many(pairs):
                 buffer.append(_row(todo[index], verdict))
                 bar.update(1)
-                if len(buffer) >= PART_ROWS or time.monotonic() - last_flush > FLUSH_SECONDS:
+                if len(buffer) >= config.part_rows or time.monotonic() - last_flush > FLUSH_SECONDS:
                     _write_part(parts, buffer)
                     buffer, last_flush = [], time.monotonic()
         finally:

@@ -21,7 +21,8 @@ def exit_on_input_error(function):
         try:
             return function(*args, **kwargs)
         except InputError as exc:
-            Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+            Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}",
+                                                       highlight=False)
             sys.exit(2)
 
     return wrapper

@@ -105,6 +105,7 @@ def _bwrap_command(python: str, zygote_fd: int) -> list[str]:
                 "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
                 "--size", str(TMPFS_BYTES), "--tmpfs", SANDBOX_DIR,
                 "--perms", "0444", "--file", str(zygote_fd), "/ocrl/zygote.py",
+                "--remount-ro", "/",
                 "--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
                 "--setenv", "HOME", SANDBOX_DIR, "--setenv", "LANG", "C.UTF-8",
                 "--setenv", "PYTHONHASHSEED", "0", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
