@@ -6,6 +6,7 @@ import os
 import socket
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -278,3 +279,29 @@ def test_missing_bwrap_falls_back_loudly(monkeypatch, capsys):
         worker.detect_mode(V.SANDBOX_BWRAP)
     with Judge(workers=1, limits=LIMITS) as weak:
         assert weak.judge(ADD, body("return a + b")).sandbox == V.SANDBOX_RLIMITS
+
+
+def test_programs_can_use_a_chosen_virtual_environment():
+    import shutil
+    import subprocess
+    import sys as _sys
+    import tempfile
+
+    system = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else _sys.executable
+    # Not pytest's tmp_path: its parents are private to root, and the sandbox user must read it.
+    root = tempfile.mkdtemp(prefix="ocrl-venv-test-")
+    try:
+        os.chmod(root, 0o755)
+        venv = os.path.join(root, "env")
+        subprocess.run([system, "-m", "venv", "--without-pip", venv], check=True)
+        site = next(Path(venv).glob("lib/python3*/site-packages"))
+        (site / "ocrl_probe_pkg.py").write_text("VALUE = 41\n")
+        probe = body("import ocrl_probe_pkg\nreturn a + b + ocrl_probe_pkg.VALUE - 41")
+        with Judge(workers=1, limits=LIMITS, python=os.path.join(venv, "bin", "python")) as pool:
+            verdict = pool.judge(ADD, probe)
+            assert verdict.status == V.ACCEPTED, verdict.stderr_tail
+        with Judge(workers=1, limits=LIMITS) as default:
+            verdict = default.judge(ADD, probe)
+        assert verdict.status == V.RUNTIME_ERROR and "ModuleNotFoundError" in verdict.stderr_tail
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -41,6 +41,7 @@ class LabelConfig:
     workers: int | None = None
     stops: tuple[str, ...] | None = CODET_STOPS
     sandbox: str = "auto"
+    python: str | None = None  # interpreter for programs; default: the system's, stdlib only
     part_rows: int = PART_ROWS  # verdicts per atomic part file: at most this many lost to a kill
 
 
@@ -130,7 +131,8 @@ def label(config: LabelConfig, progress: bool = True) -> pa.Table:
     todo = [s for s in samples if s.row_id not in done]
     limits = Limits(timeout_s=config.timeout_s, memory_mb=config.memory_mb)
     buffer: list[dict] = []
-    with Judge(workers=config.workers, limits=limits, mode=config.sandbox) as judge, \
+    with Judge(workers=config.workers, limits=limits, mode=config.sandbox,
+               python=config.python) as judge, \
             tqdm(total=len(samples), initial=len(done), desc="judging", unit="sample",
                  disable=not progress) as bar:
         pairs = [(problems[s.task_id], s.completion) for s in todo]

@@ -30,6 +30,9 @@ def label_command(
                                              "one function body; repeatable. Default: CodeT's."),
     no_stops: bool = typer.Option(False, help="Judge samples exactly as logged."),
     sandbox: str = typer.Option("auto", help="auto | bwrap | rlimits"),
+    python: Optional[str] = typer.Option(None, help="Interpreter that runs the programs; a "
+                                         "virtual environment's gives them its packages. "
+                                         "Default: the system's python3 (standard library)."),
 ) -> None:
     """Execute every sample once in the sandbox and record its verdict.
 
@@ -39,7 +42,8 @@ def label_command(
 
     config = LabelConfig(problems=str(problems), samples=str(samples), out=str(out),
                          timeout_s=timeout, memory_mb=memory_mb, workers=workers,
-                         stops=resolve_stops(stop, no_stops), sandbox=sandbox)
+                         stops=resolve_stops(stop, no_stops), sandbox=sandbox,
+                         python=python)
     table = label(config)
     modes = sorted(set(table.column("sandbox").to_pylist()))
     print_table(f"{table.num_rows} samples judged ({', '.join(modes)} sandbox) -> {out}",

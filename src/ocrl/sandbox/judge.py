@@ -69,8 +69,13 @@ class Judge:
     """A pool of sandboxed workers. Use as a context manager; safe to call from one thread."""
 
     def __init__(self, workers: int | None = None, limits: Limits | None = None,
-                 mode: str = "auto", rel_tol: float = 1e-6, use_problem_limits: bool = True):
+                 mode: str = "auto", rel_tol: float = 1e-6, use_problem_limits: bool = True,
+                 python: str | None = None):
+        """``python``: the interpreter programs run with (default: one the sandbox user can read,
+        usually the system's, standard library only); a virtual environment's interpreter
+        gives programs that environment's packages (numpy, say)."""
         self.limits = limits or Limits()
+        self.python = python
         self.mode = detect_mode(mode)
         self.rel_tol = rel_tol
         self.use_problem_limits = use_problem_limits
@@ -96,7 +101,7 @@ class Judge:
     def _acquire(self) -> Worker:
         with self._pool_lock:
             if self._free.empty() and len(self._workers) < self.n_workers:
-                worker = Worker(self.mode)
+                worker = Worker(self.mode, self.python)
                 worker.start()
                 self._workers.append(worker)
                 return worker

@@ -89,6 +89,16 @@ def detect_mode(requested: str = "auto") -> str:
     return _MODE["mode"]
 
 
+def _python_roots(python: str) -> list[str]:
+    """Directories the sandbox must see for ``python`` to run: its installation and, for a
+    virtual environment (whose packages programs may import), the environment itself."""
+    roots = [str(Path(os.path.realpath(python)).parent.parent)]
+    venv = Path(os.path.abspath(python)).parent.parent
+    if (venv / "pyvenv.cfg").exists():
+        roots.append(str(venv))
+    return [root for root in roots if root != "/usr" and not root.startswith("/usr/")]
+
+
 def _bwrap_command(python: str, zygote_fd: int) -> list[str]:
     command = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session",
                "--uid", str(NOBODY), "--gid", str(NOBODY)]
@@ -98,13 +108,13 @@ def _bwrap_command(python: str, zygote_fd: int) -> list[str]:
             command += ["--symlink", os.readlink(path), str(path)]
         elif path.exists():
             command += ["--ro-bind", str(path), str(path)]
-    prefix = str(Path(python).parent.parent)
-    if not prefix.startswith("/usr"):
-        command += ["--ro-bind", prefix, prefix]
     command += ["--proc", "/proc", "--dev", "/dev",
                 "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
-                "--size", str(TMPFS_BYTES), "--tmpfs", SANDBOX_DIR,
-                "--perms", "0444", "--file", str(zygote_fd), "/ocrl/zygote.py",
+                "--size", str(TMPFS_BYTES), "--tmpfs", SANDBOX_DIR]
+    # After the tmpfs mounts, so that an interpreter living under /tmp is not hidden by them.
+    for root in _python_roots(python):
+        command += ["--ro-bind", root, root]
+    command += ["--perms", "0444", "--file", str(zygote_fd), "/ocrl/zygote.py",
                 "--remount-ro", "/",
                 "--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
                 "--setenv", "HOME", SANDBOX_DIR, "--setenv", "LANG", "C.UTF-8",
@@ -117,13 +127,14 @@ def _bwrap_command(python: str, zygote_fd: int) -> list[str]:
 class Worker:
     """Owns one zygote; `run(request)` sends a request and returns its reply dict."""
 
-    def __init__(self, mode: str):
+    def __init__(self, mode: str, python: str | None = None):
         self.mode = mode
+        self.python = python or interpreter()
         self.process: subprocess.Popen | None = None
         self._scratch: str | None = None
 
     def start(self) -> None:
-        python = interpreter()
+        python = self.python
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
                "PYTHONDONTWRITEBYTECODE": "1"}
         as_root = os.getuid() == 0
