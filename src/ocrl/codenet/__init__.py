@@ -1,0 +1,1 @@
+"""Project CodeNet: statements, submission metadata and sources, and fixture trees in its layout."""
