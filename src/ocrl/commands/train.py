@@ -1,0 +1,67 @@
+"""`ocrl train`: offline RL (or a baseline) on a prepared dataset.
+
+Every field of OfflineRLConfig and transformers.TrainingArguments is a ``--name value`` flag,
+so this verb forwards its arguments to HfArgumentParser instead of declaring typer options.
+Several processes: ``accelerate launch --config_file configs/accelerate/ddp.yaml
+-m ocrl.commands.train --model M --data DIR --output_dir OUT``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ocrl.cli import app
+from ocrl.commands.common import exit_on_input_error, print_table
+
+USAGE = """Usage: ocrl train --model M --data DIR --method offline_rl --output_dir OUT
+                  [--config c.yaml] [--FIELD VALUE ...]
+
+Train on a dataset directory written by `ocrl prepare`. --method: offline_rl (default),
+sft (Accepted samples only), sft_all (every sample), dpo (TRL's DPOTrainer on pairs).
+Settings come from --config (YAML), then from flags; every field below is a flag.
+OUT ends with the trained model (loadable by `ocrl eval --model OUT`), ocrl_model.json,
+train_summary.json, checkpoints (a rerun resumes from the last) and TensorBoard logs (OUT/runs).
+"""
+
+
+@app.command("train", add_help_option=False, context_settings={
+    "allow_extra_args": True, "ignore_unknown_options": True})
+@exit_on_input_error
+def train_command(ctx: typer.Context) -> None:
+    """Offline RL (RLOO/GRPO advantages on logged samples), SFT or DPO. --help lists every flag."""
+    main(list(ctx.args))
+
+
+def main(argv: list[str]) -> dict | None:
+    if not argv or "--help" in argv or "-h" in argv:
+        from transformers import HfArgumentParser
+
+        from ocrl.trainer.config import OfflineRLConfig
+
+        print(USAGE)
+        HfArgumentParser(OfflineRLConfig, prog="ocrl train").print_help()
+        return None
+    from ocrl.trainer.config import parse_config
+    from ocrl.trainer.pipeline import run_training
+
+    config = parse_config(argv)
+    summary = run_training(config)
+    if config.process_index == 0:
+        metrics = summary.get("final_metrics", {})
+        rows = [("method", summary["method"]), ("optimizer steps", str(summary["global_step"])),
+                ("tokens seen", str(summary["tokens_seen"])),
+                ("train seconds", f"{summary['train_seconds']:.1f}"),
+                ("tokens/s", f"{summary['tokens_per_second'] or 0:.1f}")]
+        rows += [(name, f"{metrics[name]:.4g}") for name in ("loss", "reward/mean", "kl",
+                                                             "clip_fraction") if name in metrics]
+        if "groups" in summary:
+            g = summary["groups"]
+            rows.append(("groups kept / read", f"{g['groups_kept']} / {g['groups_in']}"))
+        print_table(f"ocrl train -> {config.output_dir}", ["", "value"], rows)
+    return summary
+
+
+if __name__ == "__main__":  # `accelerate launch -m ocrl.commands.train ...`
+    exit_on_input_error(main)(sys.argv[1:])

@@ -1,0 +1,117 @@
+"""The baselines of the paper, on the same data and through the same command.
+
+* ``sft``: supervised fine-tuning on Accepted samples only; ``sft_all``: on every sample. Both
+  run through `OfflineRLTrainer` with reward 1 for every kept sample, advantage ``none``, the
+  ``pg`` loss and ``token_mean`` aggregation, which is exactly token-averaged cross-entropy on
+  those samples (tests/test_trainer.py checks the gradients against the model's own LM loss).
+  Same tokenization, prompt format and batching as offline RL, so the comparison is fair.
+* ``dpo``: TRL's `DPOTrainer` on (accepted, rejected) pairs of the same problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections import defaultdict
+
+from ocrl.sandbox.verdict import ACCEPTED
+
+SFT_OVERRIDES = {"advantage": "none", "loss": "pg", "kl_beta": 0.0,
+                 "aggregation": "token_mean", "zero_advantage": "keep", "advantage_clip": None}
+
+
+def sft_groups(groups, *, accepted_only: bool) -> list[dict]:
+    """Groups reduced to the samples SFT trains on, each with reward 1."""
+    out = []
+    for row in groups:
+        keep = [i for i, status in enumerate(row["statuses"])
+                if not accepted_only or status == ACCEPTED]
+        if not keep:
+            continue
+        out.append({**row, "completions": [row["completions"][i] for i in keep],
+                    "rewards": [1.0] * len(keep),
+                    "statuses": [row["statuses"][i] for i in keep]})
+    return out
+
+
+def apply_sft_overrides(args) -> dict[str, object]:
+    """Force the settings under which offline RL *is* SFT; returns what was changed."""
+    changed = {}
+    for name, value in SFT_OVERRIDES.items():
+        if getattr(args, name) != value:
+            changed[name] = (getattr(args, name), value)
+            setattr(args, name, value)
+    return changed
+
+
+def dpo_pairs(groups, tokenizer, *, prompt_format: str, pairs_per_problem: int = 4,
+              seed: int = 0) -> list[dict[str, str]]:
+    """(prompt, chosen, rejected) texts: an Accepted and a non-Accepted sample of one problem.
+
+    Samples of all of a problem's groups are pooled; distinct pairs are drawn at random
+    (seeded), at most ``pairs_per_problem`` per problem so popular problems do not dominate."""
+    from ocrl import prompting
+
+    by_problem: dict[str, dict] = {}
+    for row in groups:
+        entry = by_problem.setdefault(str(row["problem_id"]), {
+            "prompt": row["prompt"], "style": row.get("style") or "assert",
+            "accepted": [], "rejected": []})
+        for completion, status in zip(row["completions"], row["statuses"]):
+            bucket = entry["accepted"] if status == ACCEPTED else entry["rejected"]
+            if completion not in bucket:
+                bucket.append(completion)
+    rng = random.Random(seed)
+    pairs = []
+    for problem_id in sorted(by_problem):
+        entry = by_problem[problem_id]
+        candidates = [(a, r) for a in entry["accepted"] for r in entry["rejected"]]
+        rng.shuffle(candidates)
+        prompt = prompting.build_prompt(tokenizer, entry["prompt"], prompt_format, entry["style"])
+        eos = tokenizer.eos_token or ""
+        for accepted, rejected in candidates[:pairs_per_problem]:
+            pairs.append({
+                "prompt": prompt,
+                "chosen": prompting.build_target(entry["prompt"], accepted, prompt_format,
+                                                 entry["style"]) + eos,
+                "rejected": prompting.build_target(entry["prompt"], rejected, prompt_format,
+                                                   entry["style"]) + eos})
+    return pairs
+
+
+def dpo_config_from(args):
+    """A TRL `DPOConfig` carrying every TrainingArguments setting of ``args``."""
+    from transformers import TrainingArguments
+    from trl import DPOConfig
+
+    # The deprecated gradient_checkpointing* aliases are left out: TRL defaults them to True,
+    # and the resolved activation_checkpointing below is what counts.
+    aliases = ("gradient_checkpointing", "gradient_checkpointing_kwargs")
+    shared = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainingArguments)
+              if f.init and f.name not in aliases}
+    shared["activation_checkpointing"] = args.activation_checkpointing
+    shared["report_to"] = args.report_to or "none"
+    shared["include_num_input_tokens_seen"] = "non_padding"  # for train_summary.json
+    return DPOConfig(**shared, beta=args.dpo_beta,
+                     max_length=args.max_prompt_length + args.max_completion_length,
+                     precompute_ref_log_probs=True)
+
+
+def build_dpo_trainer(args, model, tokenizer, groups, *, prompt_format: str):
+    """TRL's DPOTrainer on pairs from ``groups``; reference log-probs precomputed by TRL, so
+    no second model is held during training."""
+    from datasets import Dataset
+    from trl import DPOTrainer
+
+    pairs = dpo_pairs(groups, tokenizer, prompt_format=prompt_format,
+                      pairs_per_problem=args.dpo_pairs_per_problem, seed=args.seed)
+    if not pairs:
+        from ocrl.errors import InputError
+
+        raise InputError("DPO needs problems with both an Accepted and a rejected sample; "
+                         "this dataset has none", path=args.data_dir)
+    counts = defaultdict(int)
+    counts["pairs"] = len(pairs)
+    trainer = DPOTrainer(model=model, args=dpo_config_from(args),
+                         train_dataset=Dataset.from_list(pairs), processing_class=tokenizer)
+    return trainer, dict(counts)

@@ -1,0 +1,248 @@
+"""What `ocrl train` does, start to finish: load, prepare, train, save, summarise."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ocrl.errors import InputError
+from ocrl.trainer.config import OfflineRLConfig
+
+logger = logging.getLogger(__name__)
+SUMMARY_FILE = "train_summary.json"
+
+
+def resolve_prompt_format(requested: str, tokenizer, model_dir: Path) -> str:
+    """The prompt format to train in: as asked; else the one the model was trained in; else
+    the chat template when the tokenizer has one."""
+    from ocrl import prompting
+    from ocrl.models import read_model_info
+
+    if requested != "auto":
+        return requested
+    recorded = read_model_info(model_dir).get("prompt_format")
+    return recorded or prompting.detect_format(tokenizer)
+
+
+def load_training_groups(args: OfflineRLConfig):
+    if not args.data_dir:
+        raise InputError("--data is required: a dataset directory written by `ocrl prepare`",
+                         field="data_dir")
+    from ocrl.dataset import load_groups
+
+    return load_groups(args.data_dir, split=args.train_split)
+
+
+def last_checkpoint(args: OfflineRLConfig) -> str | None:
+    """The checkpoint to resume from: the one asked for, else the newest *complete* one in
+    output_dir. Trainer writes trainer_state.json last, so a run killed while saving leaves
+    a checkpoint without it, which is skipped rather than resumed from."""
+    if args.resume_from_checkpoint:
+        return args.resume_from_checkpoint
+    if not (args.auto_resume and os.path.isdir(args.output_dir)):
+        return None
+    steps = []
+    for path in Path(args.output_dir).glob("checkpoint-*"):
+        if path.is_dir() and path.name.split("-", 1)[1].isdigit():
+            steps.append((int(path.name.split("-", 1)[1]), path))
+    for _, path in sorted(steps, reverse=True):
+        if (path / "trainer_state.json").is_file():
+            return str(path)
+        logger.warning("skipping %s: incomplete (the run was stopped while saving it)", path)
+    return None
+
+
+def wrap_lora(model, args: OfflineRLConfig):
+    from peft import LoraConfig, get_peft_model
+
+    targets: Any = args.lora_target_modules
+    if targets != "all-linear":
+        targets = [name.strip() for name in targets.split(",") if name.strip()]
+    config = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+                        target_modules=targets, task_type="CAUSAL_LM")
+    return get_peft_model(model, config)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n",
+                   encoding="utf-8")
+    tmp.replace(path)
+
+
+def save_final_model(trainer, args: OfflineRLConfig, tokenizer, *, base_dir: Path,
+                     prompt_format: str) -> dict[str, Any]:
+    """Write loadable weights to output_dir (merged LoRA by default) and ocrl_model.json."""
+    from ocrl.models import write_model_info
+
+    out = Path(args.output_dir)
+    adapter = False
+    sharded = getattr(trainer, "is_fsdp_enabled", False) or \
+        getattr(trainer, "is_deepspeed_enabled", False)
+    if args.use_lora and args.merge_lora and sharded:
+        # Merging needs whole weights, which no process holds here: save the adapter and let
+        # the loader (ocrl.models.load_model_and_tokenizer) merge it onto its base.
+        logger.warning("LoRA under FSDP/DeepSpeed: saving the adapter, not merged weights")
+    if args.use_lora and args.merge_lora and not sharded:
+        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+        if trainer.is_world_process_zero():
+            merged.save_pretrained(out)
+            tokenizer.save_pretrained(out)
+    else:
+        trainer.save_model(str(out))  # full weights, or the adapter alone
+        adapter = args.use_lora
+        if adapter and trainer.is_world_process_zero():
+            tokenizer.save_pretrained(out)
+    info = {"method": args.method, "prompt_format": prompt_format,
+            "base_model": str(base_dir), "adapter": adapter}
+    if trainer.is_world_process_zero():
+        write_model_info(out, **info)
+    return info
+
+
+def reference_for(args: OfflineRLConfig, model, dataset, tokenizer):
+    """Attach reference log-probs; the model is still the untouched starting point.
+
+    Only the main process computes (or finds) them; the others read the cache it names. Under
+    FSDP with memory-efficient loading only the main process holds real weights at this
+    point, so the others must not hash or run theirs."""
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    from ocrl.trainer.ref_logprobs import attach_reference_logps, load_cached_logps
+
+    if is_deepspeed_zero3_enabled():
+        raise InputError("ref_clip / kl_beta need reference log-probs, which ocrl computes "
+                         "before training with whole weights; under DeepSpeed ZeRO-3 no process "
+                         "holds them. Use ZeRO-2 or FSDP, or ZeRO-3 with loss pg and kl_beta 0.",
+                         field="loss")
+    path = None
+    if args.process_index == 0:
+        dataset_with, path = attach_reference_logps(
+            model, dataset, pad_token_id=tokenizer.pad_token_id, cache_dir=args.ref_cache_dir,
+            share_prompt=args.share_prompt, batch_size=args.ref_batch_size, device=args.device)
+    if args.world_size > 1:
+        from accelerate.utils import broadcast_object_list
+
+        path = broadcast_object_list([path])[0]
+        if args.process_index != 0:
+            dataset_with = load_cached_logps(path, dataset)
+    return dataset_with, path
+
+
+@dataclass
+class PreparedRun:
+    trainer: Any
+    tokenizer: Any
+    base_dir: Path
+    prompt_format: str
+    extra: dict[str, Any]
+
+
+def build_trainer(args: OfflineRLConfig, *, groups=None, model=None,
+                  tokenizer=None) -> PreparedRun:
+    """Load (unless given), prepare the data for ``args.method`` and build its trainer.
+
+    ``groups`` (rows as `ocrl.dataset.load_groups` returns them), ``model`` and ``tokenizer``
+    may be given directly; otherwise they come from ``args.data_dir`` and
+    ``args.model_name_or_path``."""
+    from ocrl.models import load_model_and_tokenizer, resolve_model
+    from ocrl.trainer.baselines import apply_sft_overrides, build_dpo_trainer, sft_groups
+    from ocrl.trainer.groups import prepare_groups
+    from ocrl.trainer.ref_logprobs import attach_reference_logps
+    from ocrl.trainer.trainer import OfflineRLTrainer
+
+    if not args.output_dir:
+        raise InputError("--output_dir is required", field="output_dir")
+    if groups is None and args.method != "grpo_online":
+        groups = load_training_groups(args)
+    base_dir = Path(args.model_name_or_path)
+    if model is None:
+        base_dir = resolve_model(args.model_name_or_path)
+        model, tokenizer = load_model_and_tokenizer(base_dir, dtype=args.model_dtype)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.config.use_cache = False
+    prompt_format = resolve_prompt_format(args.prompt_format, tokenizer, base_dir)
+    source = str(Path(args.data_dir) / "groups.parquet") if args.data_dir else "groups"
+    extra: dict[str, Any] = {}
+
+    if args.method == "grpo_online":
+        from ocrl.trainer.online import build_grpo_trainer
+
+        if args.use_lora:
+            model = wrap_lora(model, args)
+        trainer, extra = build_grpo_trainer(args, model, tokenizer, prompt_format=prompt_format)
+        return PreparedRun(trainer, tokenizer, base_dir, prompt_format, extra)
+
+    if args.method == "dpo":
+        if args.use_lora:
+            model = wrap_lora(model, args)
+        trainer, extra = build_dpo_trainer(args, model, tokenizer, groups,
+                                           prompt_format=prompt_format)
+        return PreparedRun(trainer, tokenizer, base_dir, prompt_format, extra)
+
+    if args.method in ("sft", "sft_all"):
+        changed = apply_sft_overrides(args)
+        if changed:
+            logger.warning("method=%s trains with %s", args.method,
+                           ", ".join(f"{k}={v[1]!r} (not {v[0]!r})" for k, v in changed.items()))
+        groups = sft_groups(groups, accepted_only=args.method == "sft")
+    dataset, stats = prepare_groups(
+        groups, tokenizer, prompt_format=prompt_format, advantage=args.advantage,
+        advantage_eps=args.advantage_eps, advantage_clip=args.advantage_clip,
+        zero_advantage=args.zero_advantage, max_prompt_length=args.max_prompt_length,
+        max_completion_length=args.max_completion_length, source=source)
+    extra["groups"] = stats.to_dict()
+    logger.info("groups: %s", stats.to_dict())
+    if args.needs_reference:
+        dataset, cache_path = reference_for(args, model, dataset, tokenizer)
+        extra["reference_cache"] = str(cache_path)
+    if args.use_lora:
+        model = wrap_lora(model, args)
+    trainer = OfflineRLTrainer(model=model, args=args, train_dataset=dataset,
+                               processing_class=tokenizer)
+    return PreparedRun(trainer, tokenizer, base_dir, prompt_format, extra)
+
+
+def run_training(args: OfflineRLConfig, *, groups=None, model=None, tokenizer=None) -> dict:
+    """Train as ``args`` says, save the model, and return the summary also written to
+    OUT/train_summary.json. Resumes from OUT's last checkpoint when there is one."""
+    started = time.time()
+    run = build_trainer(args, groups=groups, model=model, tokenizer=tokenizer)
+    trainer = run.trainer
+    checkpoint = last_checkpoint(args)
+    if checkpoint:
+        logger.warning("resuming from %s", checkpoint)
+    train_started = time.time()
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    train_seconds = time.time() - train_started
+    info = save_final_model(trainer, args, run.tokenizer, base_dir=run.base_dir,
+                            prompt_format=run.prompt_format)
+
+    history = [entry for entry in trainer.state.log_history if "loss" in entry]
+    tokens = int(trainer.state.num_input_tokens_seen)
+    session_tokens = getattr(trainer, "session_tokens", tokens)
+    summary = {
+        "method": args.method, "model": str(args.model_name_or_path), **info,
+        "global_step": trainer.state.global_step, "epochs": trainer.state.epoch,
+        "resumed_from": checkpoint, "tokens_seen": tokens,
+        "train_seconds": round(train_seconds, 3), "wall_time_s": round(time.time() - started, 3),
+        "tokens_this_session": session_tokens,
+        "tokens_per_second": (session_tokens / train_seconds
+                              if session_tokens and train_seconds > 0 else None),
+        "final_metrics": history[-1] if history else {}, "train_metrics": result.metrics,
+        "settings": {name: getattr(args, name) for name in (
+            "advantage", "advantage_clip", "zero_advantage", "loss", "aggregation", "kl_beta",
+            "epsilon_low", "epsilon_high", "learning_rate", "per_device_train_batch_size",
+            "gradient_accumulation_steps", "max_prompt_length", "max_completion_length",
+            "use_lora", "share_prompt", "seed")},
+        **run.extra,
+    }
+    if trainer.is_world_process_zero():
+        write_json_atomic(Path(args.output_dir) / SUMMARY_FILE, summary)
+    return summary

@@ -1,0 +1,139 @@
+"""Reference log-probs: computed once per (dataset, model), cached on disk, reused.
+
+The reference is the model before training. Its per-token log-probs of every logged
+completion are all the `ref_clip` loss and the KL penalty need, so they are computed in one
+pass before training and stored; training then never holds a second model in memory. The
+cache key hashes the token ids of the prepared groups and the model's weights, so a changed
+dataset, prompt format, truncation or model can never reuse stale numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from ocrl.trainer.collator import collate_groups
+from ocrl.trainer.logprobs import completion_logps
+
+logger = logging.getLogger(__name__)
+CACHE_VERSION = "ref-logps-v1"
+
+
+def default_cache_dir() -> Path:
+    from ocrl.models import cache_root
+
+    return cache_root() / "ref_logprobs"
+
+
+def dataset_fingerprint(dataset) -> str:
+    """Hash of the token ids of every prompt and completion, in order."""
+    digest = hashlib.blake2b(digest_size=16)
+    for row in dataset.select_columns(["prompt_ids", "completion_ids"]):
+        digest.update(torch.tensor(row["prompt_ids"], dtype=torch.int64).numpy().tobytes())
+        for completion in row["completion_ids"]:
+            digest.update(b"|")
+            digest.update(torch.tensor(completion, dtype=torch.int64).numpy().tobytes())
+        digest.update(b"#")
+    return digest.hexdigest()
+
+
+def model_fingerprint(model) -> str:
+    """Hash of the model's class, config and every weight (names, dtypes, shapes, bytes)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(type(model).__name__.encode())
+    config = getattr(model, "config", None)
+    if config is not None:
+        digest.update(config.to_json_string(use_diff=False).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        if tensor.numel():
+            # Viewed as bytes (numpy has no bfloat16) and hashed in place, without a copy.
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def cache_key(dataset, model) -> str:
+    return hashlib.sha256(f"{CACHE_VERSION}:{dataset_fingerprint(dataset)}:"
+                          f"{model_fingerprint(model)}".encode()).hexdigest()[:32]
+
+
+def load_cached_logps(path: str | Path, dataset):
+    """``dataset`` with the ``ref_logps`` column stored at ``path``."""
+    from datasets import load_from_disk
+
+    cached = load_from_disk(str(path))
+    if len(cached) != len(dataset):
+        raise ValueError(f"reference log-probs in {path} are for {len(cached)} groups, "
+                         f"not {len(dataset)}")
+    return dataset.add_column("ref_logps", cached["ref_logps"])
+
+
+@torch.no_grad()
+def compute_reference_logps(model, dataset, *, pad_token_id: int, share_prompt: bool = True,
+                            batch_size: int = 4, device=None, progress: bool = True):
+    """Per group, per completion, the list of per-token log-probs under ``model``."""
+    from tqdm.auto import tqdm
+
+    was_training = model.training
+    model.eval()
+    if device is not None:
+        model.to(device)
+    device = next(model.parameters()).device
+    out: list[list[list[float]]] = []
+    starts = range(0, len(dataset), batch_size)
+    try:
+        for start in tqdm(starts, desc="reference log-probs", disable=not progress):
+            features = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+            batch = collate_groups(features, pad_token_id=pad_token_id, share_prompt=share_prompt)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            logp = completion_logps(model, batch).cpu()
+            lengths = batch["target_mask"].sum(1).cpu().tolist()
+            row = 0
+            for feature in features:
+                group = []
+                for _ in feature["completion_ids"]:
+                    group.append(logp[row, :lengths[row]].tolist())
+                    row += 1
+                out.append(group)
+    finally:
+        model.train(was_training)
+    return out
+
+
+def attach_reference_logps(model, dataset, *, pad_token_id: int, cache_dir: str | Path | None,
+                           share_prompt: bool = True, batch_size: int = 4, device=None):
+    """``dataset`` with a ``ref_logps`` column, from the cache or computed (then cached).
+
+    In a multi-process run only the main process should call this; the others then read the
+    returned path with `load_cached_logps`."""
+    from datasets import Dataset
+
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    key = cache_key(dataset, model)
+    path = cache_dir / key
+    if (path / "dataset_info.json").is_file():
+        try:
+            with_ref = load_cached_logps(path, dataset)
+            logger.info("reference log-probs: reusing %s", path)
+            return with_ref, path
+        except ValueError as exc:
+            logger.warning("%s; recomputing", exc)
+            shutil.rmtree(path, ignore_errors=True)
+    values = compute_reference_logps(model, dataset, pad_token_id=pad_token_id,
+                                     share_prompt=share_prompt, batch_size=batch_size,
+                                     device=device)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache_dir / f".{key}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    Dataset.from_dict({"ref_logps": values}).save_to_disk(str(tmp))
+    try:
+        tmp.rename(path)  # atomic: a killed run never leaves a half-written cache
+    except OSError:  # someone else published it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("reference log-probs: cached in %s", path)
+    return dataset.add_column("ref_logps", values), path

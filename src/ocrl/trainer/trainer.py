@@ -1,0 +1,127 @@
+"""`OfflineRLTrainer`: a `transformers.Trainer` whose loss is offline RL on logged groups.
+
+Everything but the loss (optimizer, schedule, mixed precision, gradient accumulation,
+checkpoints and resume, DDP/FSDP/DeepSpeed through accelerate, TensorBoard) is Trainer's own.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+
+import torch
+from transformers import Trainer
+
+from ocrl.algos.losses import offline_rl_loss
+from ocrl.trainer.collator import GroupCollator
+from ocrl.trainer.config import OfflineRLConfig
+from ocrl.trainer.logprobs import accepts_logits_to_keep, completion_logps
+
+
+class OfflineRLTrainer(Trainer):
+    """Train a causal LM on prepared groups (see `ocrl.trainer.groups.prepare_groups`).
+
+    The loss of a batch is a per-batch aggregate, so Trainer divides it by the number of
+    gradient-accumulation steps itself."""
+
+    loss_is_scaled_for_ga = False
+
+    def __init__(self, model, args: OfflineRLConfig, train_dataset, processing_class=None,
+                 data_collator=None, **kwargs):
+        if data_collator is None:
+            pad = getattr(processing_class, "pad_token_id", None)
+            if pad is None:
+                pad = getattr(processing_class, "eos_token_id", None) or 0
+            data_collator = GroupCollator(pad_token_id=pad, share_prompt=args.share_prompt)
+        if args.needs_reference and "ref_logps" not in train_dataset.column_names:
+            raise ValueError(f"loss={args.loss!r} / kl_beta={args.kl_beta} need reference "
+                             "log-probs: attach them with ocrl.trainer.ref_logprobs first")
+        super().__init__(model=model, args=args, train_dataset=train_dataset,
+                         data_collator=data_collator, processing_class=processing_class,
+                         **kwargs)
+        self._logits_to_keep = accepts_logits_to_keep(model)
+        self._window: dict[str, list[float]] = defaultdict(list)
+        self._window_start: float | None = None
+        # Tokens trained on by this process group since it started (a resumed run's
+        # state.num_input_tokens_seen also counts the tokens before the checkpoint).
+        self.session_tokens = 0
+
+    def _remove_unused_columns(self, dataset, description=None):
+        # Every column of a prepared group feeds the collator, none the model directly, so
+        # Trainer's signature-based pruning (remove_unused_columns) would drop them all.
+        return dataset
+
+    # ---- the loss -------------------------------------------------------------------------
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        args: OfflineRLConfig = self.args
+        logp = completion_logps(model, inputs, logits_to_keep=self._logits_to_keep)
+        ref_logp = inputs.get("ref_logps") if args.needs_reference else None
+        loss, stats = offline_rl_loss(
+            logp, inputs["target_mask"], inputs["advantages"].to(logp.dtype),
+            group_index=inputs["group_index"], loss=args.loss, ref_logp=ref_logp,
+            kl_beta=args.kl_beta, epsilon_low=args.epsilon_low, epsilon_high=args.epsilon_high,
+            aggregation=args.aggregation, max_length=args.max_completion_length)
+        if model.training:
+            self._record(inputs, stats)
+        return (loss, {"logps": logp.detach()}) if return_outputs else loss
+
+    # ---- metrics --------------------------------------------------------------------------
+
+    def _record(self, inputs, stats) -> None:
+        if self._window_start is None:
+            self._window_start = time.perf_counter()
+        window = self._window
+        window["reward"] += inputs["rewards"].detach().float().cpu().tolist()
+        window["advantage"] += inputs["advantages"].detach().float().cpu().tolist()
+        window["completion_length"] += inputs["target_mask"].sum(1).float().cpu().tolist()
+        window["num_tokens"].append(float(inputs["num_tokens"]))
+        for name, value in stats.items():
+            window[name].append(float(value))
+
+    def _flush_window(self) -> dict[str, float]:
+        """Statistics of everything trained on since the last log, over all processes.
+
+        Collective: every process must call it (Trainer logs on every process)."""
+        from accelerate.utils import gather_object
+
+        windows = gather_object([dict(self._window)])
+        elapsed = time.perf_counter() - self._window_start if self._window_start else 0.0
+        self._window = defaultdict(list)
+        self._window_start = time.perf_counter()
+        merged: dict[str, list[float]] = defaultdict(list)
+        for window in windows:
+            for name, values in window.items():
+                merged[name] += values
+        if not merged:
+            return {}
+        metrics: dict[str, float] = {}
+        for name in ("reward", "advantage"):
+            values = torch.tensor(merged[name], dtype=torch.float64)
+            if values.numel():
+                metrics[f"{name}/mean"] = values.mean().item()
+                metrics[f"{name}/std"] = values.std().item() if values.numel() > 1 else 0.0
+        adv = torch.tensor(merged["advantage"], dtype=torch.float64)
+        if adv.numel():
+            metrics["advantage/min"] = adv.min().item()
+            metrics["advantage/max"] = adv.max().item()
+        if merged["completion_length"]:
+            metrics["completion_length"] = float(sum(merged["completion_length"]) /
+                                                 len(merged["completion_length"]))
+        for name in ("kl", "clip_fraction"):
+            if merged[name]:
+                metrics[name] = float(sum(merged[name]) / len(merged[name]))
+        tokens = int(sum(merged["num_tokens"]))
+        self.state.num_input_tokens_seen += tokens
+        self.session_tokens += tokens
+        metrics["num_tokens"] = float(self.state.num_input_tokens_seen)
+        if elapsed > 0:
+            metrics["tokens_per_second"] = tokens / elapsed
+        return {k: v for k, v in metrics.items() if math.isfinite(v)}
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        # Training logs (they carry "loss") and the end-of-training summary flush the window.
+        if "loss" in logs or "train_runtime" in logs:
+            logs = {**logs, **self._flush_window()}
+        super().log(logs, start_time)

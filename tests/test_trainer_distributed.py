@@ -1,0 +1,44 @@
+"""Two CPU processes over gloo via `accelerate launch`: both replicas end with the same weights."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from tiny_lm import save_tiny_model
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_two_processes_over_gloo_end_with_identical_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    model_dir = save_tiny_model(tmp_path / "tiny")
+    out = tmp_path / "out"
+    accelerate = Path(sys.executable).with_name("accelerate")
+    config = ROOT / "configs" / "accelerate" / "ddp.yaml"
+    command = [str(accelerate), "launch", "--config_file", str(config), "--num_processes", "2",
+               "--main_process_port", "0", str(ROOT / "tests" / "tiny_ddp_worker.py"), str(out),
+               str(model_dir)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    ranks = [torch.load(out / f"rank{i}.pt", weights_only=False) for i in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2]
+    assert all(r["backend"] == "gloo" for r in ranks)
+    # the replicas trained on different groups at every step ...
+    assert len(ranks[0]["seen"]) == len(ranks[1]["seen"]) == 3
+    for mine, theirs in zip(ranks[0]["seen"], ranks[1]["seen"]):
+        assert not set(mine) & set(theirs)
+    # ... yet end identical, and different from where they started: gradients were averaged
+    start = load_file(str(model_dir / "model.safetensors"))
+    for name, value in ranks[0]["state"].items():
+        assert torch.equal(value, ranks[1]["state"][name]), name
+    assert any(not torch.equal(ranks[0]["state"][n], start[n]) for n in start)
+    assert len(list((out / "ref").iterdir())) == 1  # the reference was computed once, by rank 0
