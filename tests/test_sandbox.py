@@ -305,3 +305,22 @@ def test_programs_can_use_a_chosen_virtual_environment():
         assert verdict.status == V.RUNTIME_ERROR and "ModuleNotFoundError" in verdict.stderr_tail
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_worker_that_dies_for_the_host_is_retried_not_blamed(monkeypatch):
+    from ocrl.sandbox import worker as worker_module
+
+    original = worker_module.Worker.run
+    failures = []
+
+    def flaky(self, request, watchdog_s):
+        if not failures:
+            failures.append(1)
+            self.restart()
+            raise worker_module.WorkerDied("simulated: the sandbox failed to start")
+        return original(self, request, watchdog_s)
+
+    monkeypatch.setattr(worker_module.Worker, "run", flaky)
+    with Judge(workers=1, limits=LIMITS) as pool:
+        assert pool.judge(ADD, body("return a + b")).status == V.ACCEPTED
+    assert failures == [1]

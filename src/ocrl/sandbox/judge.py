@@ -17,7 +17,7 @@ from ocrl.sandbox.worker import Worker, WorkerDied, detect_mode
 
 STDERR_TAIL_LINES = 12
 STDERR_TAIL_CHARS = 1500
-_SETUP_FAILED = 120  # the zygote's child exits with this when it could not apply the limits
+WORKER_ATTEMPTS = 3
 
 
 def _stderr_tail(text: str) -> str:
@@ -56,8 +56,6 @@ def classify(reply: dict, request: dict, style: str) -> str:
             return V.MEMORY_LIMIT
         if style == "assert" and last.startswith("AssertionError"):
             return V.WRONG_ANSWER
-        if code == _SETUP_FAILED and not stderr:
-            return V.RUNTIME_ERROR
         return V.RUNTIME_ERROR
     if style == "assert":
         # Positive proof is required: the harness writes it only after check() returned.
@@ -169,12 +167,18 @@ class Judge:
         return {**limits.request_fields(), "clean_tmp": self.mode == V.SANDBOX_BWRAP}
 
     def _run(self, worker: Worker, request: dict) -> dict:
-        try:
-            return worker.run(request, watchdog_s=request["timeout_seconds"] + 30)
-        except WorkerDied as exc:
-            return {"timed_out": False, "exit_code": -signal.SIGKILL, "cpu_ms": 0.0,
-                    "maxrss_kb": 0, "proof": None, "stdout": "", "stdout_size": 0,
-                    "stderr_tail": f"the sandbox worker died: {exc}", "stderr_size": 0}
+        # A worker can die for reasons of the host (a sandbox that failed to start under load)
+        # as well as of the program (one that kills its parent): run again on a fresh worker,
+        # and only a program that kills it every time gets the Runtime Error.
+        for attempt in range(WORKER_ATTEMPTS):
+            try:
+                return worker.run(request, watchdog_s=request["timeout_seconds"] + 30)
+            except WorkerDied as exc:
+                failure = exc
+        return {"timed_out": False, "exit_code": -signal.SIGKILL, "cpu_ms": 0.0,
+                "maxrss_kb": 0, "proof": None, "stdout": "", "stdout_size": 0,
+                "stderr_tail": f"the sandbox worker died ({WORKER_ATTEMPTS} attempts): {failure}",
+                "stderr_size": 0}
 
     def _judge_on(self, worker: Worker, problem: Problem, completion: str) -> V.Verdict:
         request = self._request(problem)

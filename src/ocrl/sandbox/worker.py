@@ -132,6 +132,8 @@ class Worker:
         self.python = python or interpreter()
         self.process: subprocess.Popen | None = None
         self._scratch: str | None = None
+        # Bubblewrap's and the zygote's own complaints, for the message when a worker dies.
+        self._log = tempfile.TemporaryFile()
 
     def start(self) -> None:
         python = self.python
@@ -149,7 +151,7 @@ class Worker:
             try:
                 self.process = subprocess.Popen(
                     _bwrap_command(python, read_fd), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL, env=env, cwd="/", start_new_session=True,
+                    stderr=self._log, env=env, cwd="/", start_new_session=True,
                     pass_fds=(read_fd,),
                     **({"user": NOBODY, "group": NOBODY, "extra_groups": []} if as_root else {}))
             finally:
@@ -165,7 +167,7 @@ class Worker:
         # The zygote gets a clean environment: no secret of ours reaches a program.
         self.process = subprocess.Popen([python, "-I", str(ZYGOTE), run_dir, "shared", *drop],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, env=env, cwd=self._scratch,
+                                        stderr=self._log, env=env, cwd=self._scratch,
                                         start_new_session=True)
 
     def run(self, request: dict, watchdog_s: float) -> dict:
@@ -177,12 +179,24 @@ class Worker:
             self.process.stdin.flush()
             reply = self._read_reply(watchdog_s)
         except (OSError, ValueError) as exc:
+            detail = self._log_tail()
             self.restart()
-            raise WorkerDied(str(exc)) from None
+            raise WorkerDied(f"{exc}{detail}") from None
         if reply is None:
+            detail = self._log_tail()
             self.restart()
-            raise WorkerDied("the sandbox worker died during the run")
+            raise WorkerDied(f"the sandbox worker died during the run{detail}")
         return reply
+
+    def _log_tail(self) -> str:
+        try:
+            self._log.seek(0)
+            text = self._log.read()[-500:].decode("utf-8", "replace").strip()
+            self._log.seek(0)
+            self._log.truncate()
+        except OSError:
+            return ""
+        return f" ({text})" if text else ""
 
     def _read_reply(self, watchdog_s: float) -> dict | None:
         result: list = []
