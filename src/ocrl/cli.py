@@ -23,6 +23,12 @@ app.add_typer(problems_app, name="problems")
 def _register() -> None:
     # Verb modules attach themselves to `app` (or `problems_app`) with decorators.
     from ocrl.commands import label  # noqa: F401
+    from ocrl.commands import prepare  # noqa: F401
+    from ocrl.commands import problems  # noqa: F401
+    from ocrl.commands import train  # noqa: F401
+    from ocrl.commands import eval  # noqa: F401
+    from ocrl.commands import report  # noqa: F401
+    from ocrl.commands import quickstart  # noqa: F401
 
 
 _register()

@@ -1,0 +1,464 @@
+"""Sampling completions: transformers on CPU or GPU by default, vLLM when available.
+
+The transformers path is a small continuous-batching loop around the model's forward pass:
+up to ``batch_size`` sequences decode together with a KV cache; a sequence leaves the batch
+the moment it ends (EOS, its format's stop condition, or ``max_new_tokens``) and queued
+prompts take its place, so no step is spent on finished rows. Prompts are left-padded, the
+n samples of a prompt share one prefill, a token prefix common to all prompts (a chat
+template's system turn and instruction) is computed once, and the cache is trimmed of
+columns that only padding still uses. Models whose cache is not a plain ``DynamicCache``
+(sliding-window or hybrid attention) fall back to batched ``model.generate``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SamplingConfig:
+    n: int = 1  # samples per prompt
+    temperature: float = 0.0  # 0 means greedy
+    top_p: float = 0.95
+    max_new_tokens: int = 512
+    batch_size: int = 32  # sequences decoding together
+    seed: int = 0
+
+
+@dataclass
+class Generation:
+    text: str  # generated text only, special tokens removed
+    n_tokens: int  # tokens generated, EOS included, padding excluded
+    finish: str  # "stop" (EOS or a stop condition) or "length"
+
+
+@dataclass
+class SamplerStats:
+    generated_tokens: int = 0
+    generate_seconds: float = 0.0
+    batches: int = 0  # prefills (continuous) or generate calls (fallback)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.generated_tokens / self.generate_seconds if self.generate_seconds else 0.0
+
+
+def derive_seed(seed: int, *keys) -> int:
+    """A seed for one unit of work, stable across runs and processes (``hash`` is salted)."""
+    text = ":".join(str(k) for k in (seed, *keys))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+
+# Shorter common prefixes are not worth a separate forward pass.
+MIN_SHARED_PREFIX = 8
+
+
+class _UnsupportedCache(Exception):
+    """The model's KV cache cannot be merged and sliced row by row."""
+
+
+def _check_cache(cache) -> None:
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    if type(cache) is not DynamicCache or any(type(layer) is not DynamicLayer
+                                              for layer in cache.layers):
+        raise _UnsupportedCache(type(cache).__name__)
+
+
+def _left_pad_cache(cache, columns: int) -> None:
+    import torch
+
+    if columns <= 0:
+        return
+    for layer in cache.layers:
+        keys, values = layer.keys, layer.values
+        layer.keys = torch.cat([keys.new_zeros(*keys.shape[:2], columns, keys.shape[3]), keys],
+                               dim=2)
+        layer.values = torch.cat([values.new_zeros(*values.shape[:2], columns,
+                                                   values.shape[3]), values], dim=2)
+
+
+def _concat_caches(first, second) -> None:
+    """Append the rows of ``second`` to ``first`` (same time length)."""
+    import torch
+
+    for mine, theirs in zip(first.layers, second.layers):
+        mine.keys = torch.cat([mine.keys, theirs.keys], dim=0)
+        mine.values = torch.cat([mine.values, theirs.values], dim=0)
+
+
+def _drop_leading_columns(cache, columns: int) -> None:
+    for layer in cache.layers:
+        layer.keys = layer.keys[:, :, columns:]
+        layer.values = layer.values[:, :, columns:]
+
+
+@dataclass
+class _Row:
+    prompt_index: int
+    sample_index: int
+    tokens: list[int]
+
+
+class TransformersSampler:
+    """Batched sampling with a transformers causal LM (see the module docstring)."""
+
+    def __init__(self, model, tokenizer, *, add_special_tokens: bool = True,
+                 engine: str = "auto"):
+        if engine not in ("auto", "continuous", "generate"):
+            raise ValueError(f"engine must be auto, continuous or generate, got {engine!r}")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.add_special_tokens = add_special_tokens
+        self.engine = engine
+        self.stats = SamplerStats()
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+
+    def _eos_ids(self) -> list[int]:
+        ids = self.model.generation_config.eos_token_id
+        ids = [] if ids is None else ([ids] if isinstance(ids, int) else list(ids))
+        if self.tokenizer.eos_token_id is not None and self.tokenizer.eos_token_id not in ids:
+            ids.append(self.tokenizer.eos_token_id)
+        return ids
+
+    def generate(self, prompts: Sequence[str], config: SamplingConfig,
+                 is_done: Callable[[str], bool] | None = None, seed_key=0,
+                 progress=None) -> list[list[Generation]]:
+        """``config.n`` generations per prompt, in prompt order.
+
+        ``is_done(text)`` ends a sequence early; ``seed_key`` makes the random stream a
+        function of (config.seed, seed_key), so the same call gives the same samples.
+        ``progress`` (a tqdm bar) advances by one per finished sequence."""
+        token_ids = [self.tokenizer(prompt, add_special_tokens=self.add_special_tokens).input_ids
+                     for prompt in prompts]
+        for index, ids in enumerate(token_ids):
+            if not ids:
+                raise ValueError(f"prompt {index} encodes to no tokens")
+        # Longest first, a prompt's samples together: admissions then hold similar lengths
+        # (little padding) and repeated prompts (one prefill).
+        requests = sorted(((index, sample) for index in range(len(prompts))
+                           for sample in range(config.n)),
+                          key=lambda item: (-len(token_ids[item[0]]), item[0], item[1]))
+        results: dict[tuple[int, int], Generation] = {}
+        was_training = self.model.training
+        self.model.eval()
+        began = time.perf_counter()
+        try:
+            if self.engine == "generate":
+                self._generate_static(token_ids, requests, config, is_done, seed_key, progress,
+                                      results)
+            else:
+                try:
+                    self._generate_continuous(token_ids, requests, config, is_done, seed_key,
+                                              progress, results)
+                except _UnsupportedCache:
+                    if self.engine == "continuous":
+                        raise
+                    results.clear()
+                    self._generate_static(token_ids, requests, config, is_done, seed_key,
+                                          progress, results)
+        finally:
+            self.stats.generate_seconds += time.perf_counter() - began
+            self.model.train(was_training)
+        return [[results[(index, sample)] for sample in range(config.n)]
+                for index in range(len(prompts))]
+
+    # -- continuous batching -------------------------------------------------------------------
+    def _generate_continuous(self, token_ids, requests, config, is_done, seed_key, progress,
+                             results) -> None:
+        import torch
+        from transformers import (LogitsProcessorList, TemperatureLogitsWarper,
+                                  TopPLogitsWarper)
+
+        model = self.model
+        device = next(model.parameters()).device
+        eos_ids = set(self._eos_ids())
+        pad_id = self.tokenizer.pad_token_id
+        greedy = config.temperature <= 0
+        warpers = None if greedy else LogitsProcessorList(
+            [TemperatureLogitsWarper(config.temperature)]
+            + ([TopPLogitsWarper(config.top_p)] if config.top_p < 1.0 else []))
+        generator = torch.Generator(device=device)
+        generator.manual_seed(derive_seed(config.seed, seed_key))
+
+        def pick(logits):
+            if greedy:
+                return logits.argmax(dim=-1)
+            scores = warpers(None, logits.float())
+            return torch.multinomial(torch.softmax(scores, dim=-1), 1,
+                                     generator=generator).squeeze(1)
+
+        prefix = self._shared_prefix(token_ids, device)
+        queue = deque(requests)
+        rows: list[_Row] = []
+        cache = mask = lengths = pending = None
+        # Admitting a few sequences at a time costs a prefill each time; wait for a quarter
+        # of the batch to free up unless the batch is empty.
+        admit_at = max(1, config.batch_size // 4)
+        while queue or rows:
+            free = config.batch_size - len(rows)
+            if queue and (not rows or free >= admit_at):
+                admitted = [queue.popleft() for _ in range(min(free, len(queue)))]
+                new_cache, new_mask, new_lengths, logits = self._prefill(
+                    [token_ids[index] for index, _ in admitted], pad_id, device, prefix)
+                new_pending = pick(logits)
+                first_new = len(rows)  # only the admitted rows got a token this round
+                rows += [_Row(index, sample, []) for index, sample in admitted]
+                if cache is None:
+                    cache, mask, lengths, pending = new_cache, new_mask, new_lengths, new_pending
+                else:
+                    width = max(mask.shape[1], new_mask.shape[1])
+                    _left_pad_cache(cache, width - mask.shape[1])
+                    _left_pad_cache(new_cache, width - new_mask.shape[1])
+                    _concat_caches(cache, new_cache)
+                    mask = torch.cat([
+                        torch.nn.functional.pad(mask, (width - mask.shape[1], 0)),
+                        torch.nn.functional.pad(new_mask, (width - new_mask.shape[1], 0))])
+                    lengths = torch.cat([lengths, new_lengths])
+                    pending = torch.cat([pending, new_pending])
+                self.stats.batches += 1
+            else:
+                mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
+                with torch.no_grad():
+                    output = model(input_ids=pending[:, None], attention_mask=mask,
+                                   position_ids=lengths[:, None], past_key_values=cache,
+                                   use_cache=True)
+                lengths = lengths + 1
+                pending = pick(output.logits[:, -1])
+                first_new = 0
+            # Rows from first_new on have one new token (pending: not yet in the cache).
+            keep = list(range(first_new))
+            new_tokens = pending[first_new:].tolist()
+            for position, row, token in zip(range(first_new, len(rows)), rows[first_new:],
+                                            new_tokens):
+                row.tokens.append(token)
+                finish = None
+                if token in eos_ids:
+                    finish = "stop"
+                elif is_done is not None and is_done(
+                        self.tokenizer.decode(row.tokens, skip_special_tokens=True)):
+                    finish = "stop"
+                elif len(row.tokens) >= config.max_new_tokens:
+                    finish = "length"
+                if finish is None:
+                    keep.append(position)
+                    continue
+                text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+                results[(row.prompt_index, row.sample_index)] = Generation(
+                    text=text, n_tokens=len(row.tokens), finish=finish)
+                self.stats.generated_tokens += len(row.tokens)
+                if progress is not None:
+                    progress.update(1)
+            if len(keep) == len(rows):
+                continue
+            rows = [rows[i] for i in keep]
+            if not rows:
+                cache = mask = lengths = pending = None
+                continue
+            index = torch.tensor(keep, device=device)
+            cache.batch_select_indices(index)
+            mask, lengths, pending = mask[index], lengths[index], pending[index]
+            unused = int((mask.sum(dim=0) > 0).int().argmax())  # leading all-padding columns
+            if unused:
+                _drop_leading_columns(cache, unused)
+                mask = mask[:, unused:]
+
+    def _shared_prefix(self, token_ids: list[list[int]], device):
+        """KV cache of the longest token prefix common to all prompts (chat templates start
+        with the same system turn and instruction), computed once per call; None when too
+        short to be worth it. At least one token of every prompt is left to prefill."""
+        import os
+
+        import torch
+
+        length = min(len(os.path.commonprefix(token_ids)), min(map(len, token_ids)) - 1)
+        if length < MIN_SHARED_PREFIX:
+            return None
+        with torch.no_grad():
+            cache = self.model(input_ids=torch.tensor([token_ids[0][:length]], device=device),
+                               use_cache=True).past_key_values
+        _check_cache(cache)
+        return [(layer.keys, layer.values) for layer in cache.layers]
+
+    def _prefill(self, rows: list[list[int]], pad_id: int, device, prefix=None):
+        """Prefill the distinct prompts of an admission once and expand to one cache row per
+        request. With a shared ``prefix`` only the suffixes are computed; the padding then
+        sits between prefix and suffix, which the attention mask hides and the positions skip.
+        Returns (cache, attention mask, real lengths, last-position logits)."""
+        import torch
+        from transformers import DynamicCache
+
+        distinct = list(dict.fromkeys(tuple(row) for row in rows))
+        start = 0 if prefix is None else prefix[0][0].shape[2]
+        suffixes = [row[start:] for row in distinct]
+        width = max(len(row) for row in suffixes)
+        input_ids = torch.tensor([[pad_id] * (width - len(row)) + list(row) for row in suffixes],
+                                 device=device)
+        mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in suffixes],
+                            device=device)
+        # Positions count real tokens only, as generate does for left padding.
+        positions = start + (mask.cumsum(-1) - 1).clamp(min=0)
+        past = None
+        if prefix is not None:
+            past = DynamicCache(ddp_cache_data=[
+                (keys.expand(len(distinct), -1, -1, -1), values.expand(len(distinct), -1, -1, -1))
+                for keys, values in prefix])
+            mask = torch.cat([mask.new_ones(len(distinct), start), mask], dim=1)
+        with torch.no_grad():
+            output = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                                past_key_values=past, use_cache=True, logits_to_keep=1)
+        cache = output.past_key_values
+        _check_cache(cache)
+        where = {row: index for index, row in enumerate(distinct)}
+        index = torch.tensor([where[tuple(row)] for row in rows], device=device)
+        if len(distinct) != len(rows):
+            cache.batch_select_indices(index)
+        lengths = torch.tensor([len(row) for row in rows], device=device)
+        return cache, mask[index], lengths, output.logits[index, -1]
+
+    # -- fallback: batched model.generate --------------------------------------------------------
+    def _generate_static(self, token_ids, requests, config, is_done, seed_key, progress,
+                         results) -> None:
+        import torch
+
+        model, tokenizer = self.model, self.tokenizer
+        eos_ids = set(self._eos_ids())
+        pad_id = tokenizer.pad_token_id
+        device = next(model.parameters()).device
+        for batch_index, start in enumerate(range(0, len(requests), config.batch_size)):
+            batch = requests[start:start + config.batch_size]
+            rows = [token_ids[index] for index, _ in batch]
+            width = max(len(row) for row in rows)
+            input_ids = torch.tensor([[pad_id] * (width - len(row)) + row for row in rows],
+                                     device=device)
+            attention_mask = torch.tensor(
+                [[0] * (width - len(row)) + [1] * len(row) for row in rows], device=device)
+            kwargs = dict(max_new_tokens=config.max_new_tokens, use_cache=True,
+                          pad_token_id=pad_id, eos_token_id=sorted(eos_ids) or None)
+            if config.temperature <= 0:
+                kwargs.update(do_sample=False)
+            else:
+                # top_k=0 switches off the top-50 default: nucleus sampling only, as in the
+                # pass@k literature.
+                kwargs.update(do_sample=True, temperature=config.temperature,
+                              top_p=config.top_p, top_k=0)
+            if is_done is not None:
+                kwargs["stopping_criteria"] = [
+                    _make_text_stopping_criteria(tokenizer, width, is_done)]
+            torch.manual_seed(derive_seed(config.seed, seed_key, batch_index))
+            with torch.no_grad():
+                output = model.generate(input_ids=input_ids, attention_mask=attention_mask,
+                                        **kwargs)
+            self.stats.batches += 1
+            for (index, sample), tokens in zip(batch, output[:, width:].tolist()):
+                generation = self._finish(tokens, eos_ids, pad_id, config, is_done)
+                self.stats.generated_tokens += generation.n_tokens
+                results[(index, sample)] = generation
+            if progress is not None:
+                progress.update(len(batch))
+
+    def _finish(self, tokens: list[int], eos_ids: set[int], pad_id, config: SamplingConfig,
+                is_done) -> Generation:
+        # A finished row is padded with pad_id (== EOS for many models) up to the batch's
+        # length: the first EOS ends the sequence and what follows is padding.
+        length, hit_eos = len(tokens), False
+        for position, token in enumerate(tokens):
+            if token in eos_ids:
+                length, hit_eos = position + 1, True
+                break
+        if not hit_eos and pad_id is not None and pad_id not in eos_ids:
+            while length and tokens[length - 1] == pad_id:
+                length -= 1
+        text = self.tokenizer.decode(tokens[:length], skip_special_tokens=True)
+        stopped = hit_eos or (is_done is not None and is_done(text)) \
+            or length < config.max_new_tokens
+        return Generation(text=text, n_tokens=length, finish="stop" if stopped else "length")
+
+
+def _make_text_stopping_criteria(tokenizer, prompt_width: int, is_done: Callable[[str], bool]):
+    import torch
+    from transformers import StoppingCriteria
+
+    class TextStop(StoppingCriteria):
+        """Per-sequence stop on the decoded continuation; decodes only unfinished rows."""
+
+        def __init__(self):
+            self.done: torch.Tensor | None = None
+
+        def __call__(self, input_ids, scores, **kwargs):
+            if self.done is None or self.done.shape[0] != input_ids.shape[0]:
+                self.done = torch.zeros(input_ids.shape[0], dtype=torch.bool,
+                                        device=input_ids.device)
+            pending = (~self.done).nonzero().flatten().tolist()
+            if pending:
+                texts = tokenizer.batch_decode(input_ids[pending, prompt_width:],
+                                               skip_special_tokens=True)
+                for row, text in zip(pending, texts):
+                    if is_done(text):
+                        self.done[row] = True
+            return self.done.clone()
+
+    return TextStop()
+
+
+class VLLMSampler:
+    """The same interface on vLLM, used when vLLM is installed and a GPU is present.
+
+    vLLM cannot stop on a predicate, so chat answers run to EOS and are cut afterwards."""
+
+    def __init__(self, model_dir: str, tokenizer, *, add_special_tokens: bool = True,
+                 stop: Sequence[str] = ()):
+        from vllm import LLM
+
+        self.llm = LLM(model=str(model_dir), tokenizer=str(model_dir), seed=0)
+        self.tokenizer = tokenizer
+        self.add_special_tokens = add_special_tokens
+        self.stop = list(stop)
+        self.stats = SamplerStats()
+
+    def generate(self, prompts: Sequence[str], config: SamplingConfig,
+                 is_done: Callable[[str], bool] | None = None, seed_key=0,
+                 progress=None) -> list[list[Generation]]:
+        from vllm import SamplingParams
+
+        params = SamplingParams(
+            n=config.n, temperature=max(config.temperature, 0.0),
+            top_p=config.top_p if config.temperature > 0 else 1.0,
+            max_tokens=config.max_new_tokens, stop=self.stop or None,
+            seed=derive_seed(config.seed, seed_key))
+        inputs = [{"prompt_token_ids": self.tokenizer(
+            p, add_special_tokens=self.add_special_tokens).input_ids} for p in prompts]
+        began = time.perf_counter()
+        outputs = self.llm.generate(inputs, params, use_tqdm=False)
+        self.stats.generate_seconds += time.perf_counter() - began
+        self.stats.batches += 1
+        results = []
+        for output in outputs:
+            row = []
+            for choice in output.outputs:
+                self.stats.generated_tokens += len(choice.token_ids)
+                row.append(Generation(text=choice.text, n_tokens=len(choice.token_ids),
+                                      finish="length" if choice.finish_reason == "length"
+                                      else "stop"))
+            results.append(row)
+        if progress is not None:
+            progress.update(len(prompts) * config.n)
+        return results
+
+
+def vllm_available() -> bool:
+    """vLLM is used only when it is installed and a CUDA GPU is present."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()

@@ -1,0 +1,336 @@
+"""Compare evaluation runs: Markdown tables, paired bootstrap intervals, and plots.
+
+The difference in pass@1 between a run and the first (the baseline) is paired over problems:
+both runs answered the same problems, so resampling problems (with replacement) and taking
+the mean of per-problem differences gives an interval that accounts for problem difficulty
+being shared by the two runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ocrl.errors import InputError
+from ocrl.evaluation.run import load_metrics
+from ocrl.sandbox.verdict import (ACCEPTED, COMPILE_ERROR, RUNTIME_ERROR, TIME_LIMIT,
+                                  WRONG_ANSWER)
+
+VERDICT_COLUMNS = (ACCEPTED, WRONG_ANSWER, RUNTIME_ERROR, COMPILE_ERROR, TIME_LIMIT)
+SHORT_VERDICT = {ACCEPTED: "AC", WRONG_ANSWER: "WA", RUNTIME_ERROR: "RE", COMPILE_ERROR: "CE",
+                 TIME_LIMIT: "TLE"}
+# Scalars worth plotting from a training run, by the names the trainer logs; others are ignored.
+TRAINING_TAGS = ("train/loss", "train/reward/mean", "train/advantage/mean", "train/kl",
+                 "train/clip_fraction", "train/grad_norm", "train/learning_rate",
+                 "train/tokens_per_second")
+
+
+@dataclass
+class Run:
+    name: str
+    path: Path
+    metrics: dict[str, Any]
+
+    @property
+    def per_problem(self) -> dict[str, float]:
+        return self.metrics.get("per_problem_pass@1", {})
+
+
+@dataclass
+class Comparison:
+    run: str
+    baseline: str
+    problems: int  # problems both runs answered
+    difference: float  # mean over shared problems of (run - baseline) pass@1
+    low: float
+    high: float
+
+
+# --- statistics ----------------------------------------------------------------------------
+
+def paired_bootstrap(baseline: dict[str, float], other: dict[str, float], *,
+                     resamples: int = 10_000, seed: int = 0,
+                     confidence: float = 0.95) -> tuple[float, float, float, int]:
+    """(mean difference other - baseline, interval low, high, problems) over shared problems.
+
+    Percentile bootstrap: problems are resampled with replacement ``resamples`` times; the
+    interval holds the central ``confidence`` mass of the resampled mean differences."""
+    shared = sorted(set(baseline) & set(other))
+    if not shared:
+        raise ValueError("the two runs have no problem in common")
+    diffs = np.array([other[p] - baseline[p] for p in shared], dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    # Chunks keep memory small for large problem sets and many resamples.
+    step = max(1, 2_000_000 // len(diffs))
+    for start in range(0, resamples, step):
+        count = min(step, resamples - start)
+        picks = rng.integers(0, len(diffs), size=(count, len(diffs)))
+        means[start:start + count] = diffs[picks].mean(axis=1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(diffs.mean()), float(low), float(high), len(shared)
+
+
+def compare_to_first(runs: list[Run], *, resamples: int = 10_000,
+                     seed: int = 0) -> list[Comparison]:
+    baseline = runs[0]
+    comparisons = []
+    for run in runs[1:]:
+        try:
+            diff, low, high, shared = paired_bootstrap(baseline.per_problem, run.per_problem,
+                                                       resamples=resamples, seed=seed)
+        except ValueError:
+            raise InputError(f"shares no problem with the first run ({baseline.path}); "
+                             "compare runs on the same problems", path=str(run.path)) from None
+        comparisons.append(Comparison(run.name, baseline.name, shared, diff, low, high))
+    return comparisons
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+def load_runs(directories: list[str | Path]) -> list[Run]:
+    if not directories:
+        raise InputError("give at least one `ocrl eval` output directory")
+    runs, names = [], set()
+    for directory in directories:
+        path = Path(directory)
+        metrics = load_metrics(path)
+        if "pass@1" not in metrics or "per_problem_pass@1" not in metrics:
+            raise InputError("metrics.json lacks pass@1 or per_problem_pass@1",
+                             path=str(path / "metrics.json"), field="pass@1")
+        name = path.resolve().name or str(path)
+        while name in names:  # two runs in directories with the same last component
+            name = f"{path.resolve().parent.name}/{name}"
+        names.add(name)
+        runs.append(Run(name, path, metrics))
+    return runs
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _markdown(header: list[str], rows: list[list[str]], text_columns: int = 1) -> str:
+    """A Markdown table; the first ``text_columns`` columns left-aligned, numbers right."""
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join(["---"] * text_columns + ["---:"] * (len(header) - text_columns))
+             + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main_table(runs: list[Run], comparisons: list[Comparison]) -> str:
+    ks = sorted({int(key.split("@")[1]) for run in runs for key in run.metrics
+                 if key.startswith("pass@") and key[5:].isdigit()})
+    by_run = {c.run: c for c in comparisons}
+    header = ["run", "model", "format", "problems", "n"] + [f"pass@{k}" for k in ks] + \
+        [f"Δ pass@1 vs {runs[0].name} [95% CI]"]
+    rows = []
+    for index, run in enumerate(runs):
+        m = run.metrics
+        if index == 0:
+            delta = "(baseline)"
+        else:
+            c = by_run[run.name]
+            delta = f"{c.difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}]"
+            if c.problems != len(runs[0].per_problem):
+                delta += f" on {c.problems} shared"
+        model = m.get("model", {})
+        rows.append([run.name, str(model.get("name", "?")), str(model.get("prompt_format", "?")),
+                     str(m.get("problems")), str(m.get("samples_per_problem"))]
+                    + [_fmt(m.get(f"pass@{k}")) for k in ks] + [delta])
+    return _markdown(header, rows, text_columns=3)
+
+
+def difficulty_table(runs: list[Run]) -> str:
+    buckets = sorted({b for run in runs for b in run.metrics.get("pass@1_by_difficulty", {})},
+                     key=_bucket_order)
+    header = ["run"] + [f"{b} ({_bucket_size(runs, b)})" for b in buckets]
+    rows = [[run.name] + [_fmt(run.metrics.get("pass@1_by_difficulty", {}).get(b, {})
+                               .get("pass@1")) for b in buckets] for run in runs]
+    return _markdown(header, rows)
+
+
+def verdict_table(runs: list[Run]) -> str:
+    header = ["run"] + [SHORT_VERDICT[v] for v in VERDICT_COLUMNS] + ["other",
+                                                                      "cpu ms (passing)"]
+    rows = []
+    for run in runs:
+        verdicts = run.metrics.get("verdicts", {})
+        shares = [verdicts.get(v, {}).get("share", 0.0) for v in VERDICT_COLUMNS]
+        other = sum(row.get("share", 0.0) for name, row in verdicts.items()
+                    if name not in VERDICT_COLUMNS)
+        rows.append([run.name] + [f"{s:.1%}" for s in shares] + [f"{other:.1%}",
+                    _fmt(run.metrics.get("mean_cpu_time_ms_passing"), 1)])
+    return _markdown(header, rows)
+
+
+def diversity_table(runs: list[Run]) -> str:
+    header = ["run", "distinct-1", "distinct-2", "distinct-4", "pairwise edit distance",
+              "distinct ASTs"]
+    rows = []
+    for run in runs:
+        d = run.metrics.get("diversity", {})
+        rows.append([run.name] + [_fmt(d.get(key)) for key in (
+            "distinct_1", "distinct_2", "distinct_4", "edit_distance", "distinct_ast")])
+    return _markdown(header, rows)
+
+
+def _bucket_order(bucket: str):
+    order = {"easy": 0, "medium": 1, "hard": 2, "unrated": 99}
+    return (order.get(bucket, 50), bucket)
+
+
+def _bucket_size(runs: list[Run], bucket: str) -> str:
+    sizes = {run.metrics["pass@1_by_difficulty"].get(bucket, {}).get("problems")
+             for run in runs if bucket in run.metrics.get("pass@1_by_difficulty", {})}
+    return "/".join(str(s) for s in sorted(sizes))
+
+
+# --- plots -------------------------------------------------------------------------------------
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_pass1_by_difficulty(runs: list[Run], path: Path) -> Path:
+    plt = _pyplot()
+    buckets = sorted({b for run in runs for b in run.metrics.get("pass@1_by_difficulty", {})},
+                     key=_bucket_order)
+    if buckets == ["unrated"]:  # no difficulty known (e.g. HumanEval): "all" says it all
+        buckets = []
+    buckets = ["all"] + buckets
+    width = 0.8 / len(runs)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(buckets) + 1.2 * len(runs)), 4.5))
+    for index, run in enumerate(runs):
+        table = run.metrics.get("pass@1_by_difficulty", {})
+        values = [run.metrics["pass@1"]] + [table.get(b, {}).get("pass@1", np.nan)
+                                            for b in buckets[1:]]
+        xs = np.arange(len(buckets)) + (index - (len(runs) - 1) / 2) * width
+        bars = ax.bar(xs, values, width, label=run.name)
+        ax.bar_label(bars, labels=[f"{v:.3f}" if np.isfinite(v) else "" for v in values],
+                     fontsize=8, padding=2)
+    sizes = [str(runs[0].metrics.get("problems"))] + [_bucket_size(runs, b) for b in buckets[1:]]
+    ax.set_xticks(np.arange(len(buckets)),
+                  [f"{b}\n({s} problems)" for b, s in zip(buckets, sizes)])
+    top = max([run.metrics["pass@1"] for run in runs] + [
+        row.get("pass@1", 0.0) for run in runs
+        for row in run.metrics.get("pass@1_by_difficulty", {}).values()])
+    ax.set_ylim(0, min(1.0, top * 1.25 + 0.05))
+    ax.set_ylabel("pass@1")
+    ax.set_title("pass@1 by difficulty")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(frameon=False, fontsize=9, loc="upper left", ncol=min(4, len(runs)))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def read_training_scalars(train_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
+    """{tag: [(step, value)]} from every TensorBoard event file under ``train_dir``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    root = Path(train_dir)
+    if not root.is_dir():
+        raise InputError("training directory not found", path=str(root), field="train_dir")
+    scalars: dict[str, dict[int, float]] = {}
+    event_dirs = sorted({p.parent for p in root.rglob("events.out.tfevents.*")})
+    for directory in event_dirs:
+        accumulator = EventAccumulator(str(directory), size_guidance={"scalars": 0})
+        accumulator.Reload()
+        for tag in accumulator.Tags().get("scalars", []):
+            series = scalars.setdefault(tag, {})
+            for event in accumulator.Scalars(tag):
+                series[event.step] = event.value  # a resumed run rewrites steps: keep the last
+    return {tag: sorted(series.items()) for tag, series in scalars.items()}
+
+
+def plot_training_curves(train_dirs: list[str | Path], path: Path) -> Path | None:
+    """One panel per logged quantity, one line per training directory."""
+    runs = {Path(d).resolve().name: read_training_scalars(d) for d in train_dirs}
+    available = {tag for scalars in runs.values() for tag in scalars}
+    tags = [tag for tag in TRAINING_TAGS if tag in available]
+    if not tags:  # other trainers name things differently: plot what there is
+        tags = sorted(tag for tag in available if not tag.startswith("eval/"))[:6]
+    if not tags:
+        return None
+    plt = _pyplot()
+    columns = min(3, len(tags))
+    rows = (len(tags) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows), squeeze=False)
+    for ax, tag in zip(axes.flat, tags):
+        for name, scalars in runs.items():
+            if tag in scalars:
+                steps, values = zip(*scalars[tag])
+                ax.plot(steps, values, label=name, linewidth=1.4,
+                        marker="o" if len(steps) < 20 else None, markersize=3)
+        ax.set_title(tag.removeprefix("train/"))
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(tags):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(frameon=False, fontsize=8)
+    fig.suptitle("training curves")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+# --- everything ------------------------------------------------------------------------------
+
+def build_report(run_dirs: list[str | Path], out: str | Path, *,
+                 train_dirs: list[str | Path] = (), resamples: int = 10_000,
+                 seed: int = 0) -> dict[str, Any]:
+    """Write report.md, summary.json and the plots into ``out``; return the summary."""
+    runs = load_runs(list(run_dirs))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    comparisons = compare_to_first(runs, resamples=resamples, seed=seed)
+    plot = plot_pass1_by_difficulty(runs, out / "pass1_by_difficulty.png")
+    curves = plot_training_curves(list(train_dirs), out / "training_curves.png") \
+        if train_dirs else None
+    sections = [
+        "# ocrl report", "",
+        f"Runs: {', '.join(f'`{r.name}` ({r.path})' for r in runs)}. Δ pass@1 is each run "
+        f"minus `{runs[0].name}`, averaged over shared problems; the interval is a paired "
+        f"percentile bootstrap over problems ({resamples} resamples, seed {seed}).", "",
+        "## pass@k", "", main_table(runs, comparisons), "",
+        "## pass@1 by difficulty (problems per bucket in parentheses)", "",
+        difficulty_table(runs), "", f"![pass@1 by difficulty]({plot.name})", "",
+        "## Verdicts (share of samples) and runtime of passing samples", "",
+        verdict_table(runs), "",
+        "## Diversity among a problem's samples (needs n >= 2)", "", diversity_table(runs), "",
+    ]
+    if curves is not None:
+        sections += ["## Training curves", "", f"![training curves]({curves.name})", ""]
+    markdown = "\n".join(sections)
+    tmp = out / "report.md.tmp"
+    tmp.write_text(markdown, encoding="utf-8")
+    tmp.replace(out / "report.md")
+    summary = {
+        "runs": [{"name": r.name, "path": str(r.path), "pass@1": r.metrics["pass@1"]}
+                 for r in runs],
+        "comparisons": [c.__dict__ for c in comparisons],
+        "plots": [str(p) for p in (plot, curves) if p is not None],
+        "markdown": markdown,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
