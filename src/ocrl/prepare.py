@@ -142,18 +142,9 @@ class PrepareConfig:
 
 
 def load_config(path: str | Path) -> PrepareConfig:
-    import yaml
+    from ocrl.config_files import read_yaml_mapping
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("config file not found", path=str(path))
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML ({exc})", path=str(path)) from None
-    if not isinstance(data, dict):
-        raise InputError("expected a mapping of options", path=str(path))
-    return PrepareConfig.from_dict(data, path=str(path))
+    return PrepareConfig.from_dict(read_yaml_mapping(path), path=str(path))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ import ast
 import re
 import textwrap
 
+from ocrl.samples import truncate
+
 PLAIN, CHAT = "plain", "chat"
 FORMATS = (PLAIN, CHAT)
 ASSERT, STDIO = "assert", "stdio"
@@ -86,14 +88,7 @@ def stop_sequences(fmt: str, style: str) -> tuple[str, ...]:
     return STDIO_STOPS if style == STDIO else ASSERT_STOPS
 
 
-def truncate_at_stops(text: str, stops) -> str:
-    """``text`` cut before the earliest occurrence of any stop sequence."""
-    cut = len(text)
-    for stop in stops:
-        index = text.find(stop)
-        if index != -1:
-            cut = min(cut, index)
-    return text[:cut]
+truncate_at_stops = truncate  # the same cut as for logged samples
 
 
 # --- fenced code blocks -----------------------------------------------------------------

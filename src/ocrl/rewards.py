@@ -48,12 +48,9 @@ class RewardConfig:
     @classmethod
     def from_yaml(cls, path: str) -> RewardConfig:
         """Read a YAML file holding the options at top level or under ``reward:``."""
-        import yaml
+        from ocrl.config_files import read_yaml_mapping
 
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle) or {}
-        if not isinstance(data, dict):
-            raise InputError("expected a mapping of reward options", path=path)
+        data = read_yaml_mapping(path)
         return cls.from_dict(data.get("reward", data), path=path)
 
 

@@ -90,17 +90,9 @@ def load_eval_config(path: str | Path, overrides: dict | None = None) -> EvalCon
     """An EvalConfig from a YAML file (keys are EvalConfig fields), then ``overrides``."""
     import dataclasses
 
-    import yaml
+    from ocrl.config_files import read_yaml_mapping
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("config file not found", path=str(path))
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML ({exc})", path=str(path)) from None
-    if not isinstance(data, dict):
-        raise InputError("expected a mapping of eval options", path=str(path))
+    data = read_yaml_mapping(path)
     known = {f.name for f in dataclasses.fields(EvalConfig)}
     for key in data:
         if key not in known:

@@ -153,19 +153,9 @@ def _field_names() -> set[str]:
 
 def read_yaml_config(path: str | Path) -> dict[str, Any]:
     """The YAML file's settings, checked against the config's fields."""
-    import yaml
+    from ocrl.config_files import read_yaml_mapping
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("config file not found", path=str(path))
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=str(path),
-                         line=mark.line + 1 if mark else None) from None
-    if not isinstance(data, dict):
-        raise InputError("expected a mapping of field: value", path=str(path))
+    data = read_yaml_mapping(path)
     # Short names the command line also accepts.
     for short, long in (("model", "model_name_or_path"), ("data", "data_dir")):
         if short in data:
