@@ -1,0 +1,394 @@
+"""Reproduce the paper's claims on real data, and measure offline against online RL (issue 6).
+
+One resumable command: every stage writes its output into OUT and is skipped when that output
+is already there, so a killed run continues where it stopped.
+
+Data: the 16,400 logged CodeGen-16B HumanEval samples (../shared/data/humaneval), labelled in
+the sandbox with `ocrl.label` (reused from --labels when present), prepared with `ocrl.prepare`
+into groups of 4. HumanEval is split in two halves by --split-seed: only the training half's
+samples are prepared and trained on; evaluation is on the held-out half (its first
+--eval-problems problems in the seeded order). A problem's difficulty bucket comes from
+CodeGen-16B's own pass rate on it (tertiles over all 164 problems: hard = lowest pass rate).
+
+Runs (same data, same optimizer steps and groups per step for every trained run):
+  base            the untouched model
+  sft             accepted samples only (ocrl train --method sft)
+  dpo             TRL's DPOTrainer on (accepted, rejected) pairs
+  offline_rl      RLOO advantages, pg loss
+  offline_rl_ref  RLOO, ref_clip loss (+ KL with --kl-beta)
+  grpo_online     TRL's GRPOTrainer, sandbox reward, same problems (--online-steps)
+each for every --seeds, and again with LoRA with --lora.
+
+Evaluation: greedy pass@1 on the held-out problems, per difficulty, via `ocrl eval`'s
+run_eval; with --n-samples N > 1 also pass@1 from N samples at --temperature. Reports via
+`ocrl report`'s build_report with paired bootstrap intervals: against base (report_vs_base) and
+against SFT (report_vs_sft). cost.json/cost.md: wall and CPU time per optimizer step and in
+total for offline RL and online GRPO, the pass@1 each reaches, and pass@1 per CPU-hour.
+
+The full experiment of the issue (takes days on 2 CPU cores):
+    .venv/bin/python benchmarks/paper_repro.py --out outputs/paper_repro_full \\
+        --eval-problems 82 --n-samples 5 --seeds 0 1 --lora --max-steps 200 \\
+        --online-steps 200 --max-new-tokens 512
+The reduced configuration run for RESULTS.md:
+    .venv/bin/python benchmarks/paper_repro.py --out outputs/paper_repro
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data" / "humaneval"
+BUCKETS = ("hard", "medium", "easy")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="outputs/paper_repro")
+    p.add_argument("--labels", default="/tmp/he_labels.parquet",
+                   help="labelled samples (ocrl label's Parquet); made here when missing")
+    p.add_argument("--problems", default=str(SHARED / "problems.jsonl"))
+    p.add_argument("--samples", default=str(SHARED / "codegen16b_samples.jsonl.gz"))
+    p.add_argument("--model", default="smollm2-135m")
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--eval-problems", type=int, default=30,
+                   help="held-out problems evaluated (82 = the whole held-out half)")
+    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--n-samples", type=int, default=1,
+                   help="> 1 adds pass@1 from N samples at --temperature")
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--max-steps", type=int, default=12, help="optimizer steps per trained run")
+    p.add_argument("--online-steps", type=int, default=None,
+                   help="optimizer steps of grpo_online (default: --max-steps)")
+    p.add_argument("--groups-per-step", type=int, default=1)
+    p.add_argument("--train-groups", type=int, default=24,
+                   help="groups (of the prepared training half) every offline run draws from, "
+                        "picked by --split-seed; 0 = all. DPO and ref_clip compute reference "
+                        "log-probs over all of them before step 1, so keep it near what "
+                        "max-steps x groups-per-step consumes on a CPU")
+    p.add_argument("--learning-rate", type=float, default=1e-5)
+    p.add_argument("--kl-beta", type=float, default=0.0, help="KL weight of offline_rl_ref")
+    p.add_argument("--max-completion-length", type=int, default=256,
+                   help="training: completion tokens kept (grpo_online: generated)")
+    p.add_argument("--online-completion-length", type=int, default=None,
+                   help="tokens generated per grpo_online completion (default: the above)")
+    p.add_argument("--max-prompt-length", type=int, default=384)
+    p.add_argument("--lora", action="store_true", help="also train every method with LoRA")
+    p.add_argument("--methods", nargs="+",
+                   default=["sft", "dpo", "offline_rl", "offline_rl_ref", "grpo_online"])
+    p.add_argument("--batch-size", type=int, default=16, help="prompts per generate call")
+    p.add_argument("--timeout-s", type=float, default=3.0)
+    return p.parse_args(argv)
+
+
+def log(message: str) -> None:
+    print(f"[paper_repro {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def write_json(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its reaped children (the sandbox's workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+# ---- stages -----------------------------------------------------------------------------
+
+def ensure_labels(args) -> Path:
+    path = Path(args.labels)
+    if path.exists():
+        log(f"labels: reusing {path}")
+        return path
+    from ocrl.label import LabelConfig, label
+
+    log(f"labels: judging {args.samples} in the sandbox -> {path}")
+    label(LabelConfig(problems=args.problems, samples=args.samples, out=str(path),
+                      timeout_s=args.timeout_s))
+    return path
+
+
+def pass_rates(labels: Path) -> dict[str, float]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(labels, columns=["task_id", "passed"]).to_pylist()
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in table:
+        counts[row["task_id"]][0] += int(bool(row["passed"]))
+        counts[row["task_id"]][1] += 1
+    return {task: c / n for task, (c, n) in counts.items()}
+
+
+def difficulty_buckets(rates: dict[str, float]) -> dict[str, str]:
+    """Tertiles of the logged model's pass rate: the lowest third is hard. Ties at a cut go to
+    the same bucket (many problems share a pass rate of 0 or 1)."""
+    ordered = sorted(rates.values())
+    low = ordered[len(ordered) // 3]
+    high = ordered[2 * len(ordered) // 3]
+    return {task: "hard" if r < low or r == 0.0 else ("easy" if r >= high and r > low
+                                                       else "medium")
+            for task, r in rates.items()}
+
+
+def make_split(args, out: Path, labels: Path) -> dict:
+    """Train/held-out problem files (with difficulty) and the training half's labels."""
+    meta_path = out / "split.json"
+    if meta_path.exists():
+        return json.loads(meta_path.read_text())
+    import pyarrow.parquet as pq
+
+    from ocrl.jsonl import write_jsonl
+    from ocrl.problems import load_problems
+    from ocrl.quickstart import split_halves
+
+    problems = list(load_problems(args.problems).values())
+    rates = pass_rates(labels)
+    missing = [p.task_id for p in problems if p.task_id not in rates]
+    if missing:
+        sys.exit(f"{labels}: no labelled samples for {missing[0]} ({len(missing)} problems)")
+    buckets = difficulty_buckets(rates)
+    for problem in problems:
+        problem.difficulty = buckets[problem.task_id]
+    train, held_out = split_halves(problems, args.split_seed)
+    evaluated = held_out[:args.eval_problems]
+    write_jsonl(out / "train_problems.jsonl", [p.to_dict() for p in train])
+    write_jsonl(out / "heldout_problems.jsonl", [p.to_dict() for p in evaluated])
+    train_ids = {p.task_id for p in train}
+    table = pq.read_table(labels)
+    keep = [t in train_ids for t in table.column("task_id").to_pylist()]
+    import pyarrow as pa
+
+    train_labels = table.filter(pa.array(keep))
+    tmp = out / "train_labels.parquet.tmp"
+    pq.write_table(train_labels, tmp)
+    tmp.replace(out / "train_labels.parquet")
+    count = lambda ps: {b: sum(p.difficulty == b for p in ps) for b in BUCKETS}  # noqa: E731
+    meta = {"split_seed": args.split_seed, "train_problems": len(train),
+            "heldout_problems": len(held_out), "evaluated_problems": len(evaluated),
+            "train_samples": train_labels.num_rows,
+            "train_accepted_share": sum(train_labels.column("passed").to_pylist())
+            / max(1, train_labels.num_rows),
+            "buckets_train": count(train), "buckets_evaluated": count(evaluated),
+            "bucket_rule": "tertiles of CodeGen-16B pass rate over all 164 problems; "
+                           "pass rate 0 is always hard",
+            "overlap": sorted(train_ids & {p.task_id for p in evaluated})}
+    if meta["overlap"]:
+        sys.exit("split bug: a problem is in both halves")
+    write_json(meta_path, meta)
+    return meta
+
+
+def ensure_prepared(args, out: Path) -> Path:
+    data = out / "data"
+    if (data / "manifest.json").exists():
+        return data
+    from ocrl.prepare import PrepareConfig, prepare
+
+    log("prepare: training half's labelled samples -> groups of 4")
+    prepare(PrepareConfig(source="labelled", path=str(out / "train_labels.parquet"),
+                          problems=str(out / "train_problems.jsonl"), out=str(data),
+                          group_size="4", split_fractions=[1.0, 0.0, 0.0],
+                          seed=args.split_seed, split_seed=args.split_seed))
+    return data
+
+
+def training_groups(args, data: Path, out: Path):
+    """The same seeded subset of the prepared groups for every offline run (all when 0)."""
+    import random
+
+    from ocrl.dataset import load_groups
+
+    groups = load_groups(str(data), split="train")
+    if args.train_groups and args.train_groups < len(groups):
+        picked = sorted(random.Random(args.split_seed).sample(range(len(groups)),
+                                                                args.train_groups))
+        groups = groups.select(picked)
+    write_json(out / "train_groups.json", {
+        "groups": len(groups), "group_ids": list(groups["group_id"]),
+        "problems": len(set(groups["problem_id"])),
+        "accepted": sum(s == "Accepted" for row in groups["statuses"] for s in row),
+        "samples": sum(len(row) for row in groups["statuses"])})
+    return groups
+
+
+def run_specs(args) -> list[dict]:
+    """(name, method, settings) of every trained run."""
+    base = {"sft": {"method": "sft"}, "dpo": {"method": "dpo"},
+            "offline_rl": {"method": "offline_rl", "advantage": "rloo", "loss": "pg"},
+            "offline_rl_ref": {"method": "offline_rl", "advantage": "rloo", "loss": "ref_clip",
+                               "kl_beta": args.kl_beta},
+            "grpo_online": {"method": "grpo_online"}}
+    unknown = [m for m in args.methods if m not in base]
+    if unknown:
+        sys.exit(f"unknown --methods {unknown}; choose from {sorted(base)}")
+    specs = []
+    for lora in ([False, True] if args.lora else [False]):
+        for seed in args.seeds:
+            for name in args.methods:
+                suffix = ("_lora" if lora else "") + (f"_s{seed}" if len(args.seeds) > 1 else "")
+                specs.append({"name": name + suffix, "kind": name, "seed": seed,
+                              "use_lora": lora, **base[name]})
+    return specs
+
+
+def train_run(args, spec: dict, data: Path, model_dir: Path, out: Path, groups) -> Path:
+    run_dir = out / "train" / spec["name"]
+    if (run_dir / "train_summary.json").exists() and (run_dir / "cost.json").exists():
+        return run_dir
+    from ocrl.trainer.config import OfflineRLConfig
+    from ocrl.trainer.pipeline import run_training
+
+    online = spec["method"] == "grpo_online"
+    steps = (args.online_steps or args.max_steps) if online else args.max_steps
+    settings = {k: spec[k] for k in ("method", "advantage", "loss", "kl_beta") if k in spec}
+    completion = (args.online_completion_length or args.max_completion_length) if online \
+        else args.max_completion_length
+    log(f"train {spec['name']}: {settings}, {steps} steps, seed {spec['seed']}, "
+        f"lora={spec['use_lora']}")
+    cpu0, wall0 = cpu_seconds(), time.time()
+    summary = run_training(OfflineRLConfig(
+        output_dir=str(run_dir), model_name_or_path=str(model_dir), data_dir=str(data),
+        max_steps=steps, learning_rate=args.learning_rate, seed=spec["seed"],
+        per_device_train_batch_size=args.groups_per_step, use_lora=spec["use_lora"],
+        save_steps=max(1, steps // 2), max_completion_length=completion,
+        max_prompt_length=args.max_prompt_length, use_cpu=True, num_generations=4,
+        generation_temperature=args.temperature, **settings),
+        groups=None if online else groups)
+    cost = {"wall_s": round(time.time() - wall0, 2), "cpu_s": round(cpu_seconds() - cpu0, 2),
+            "train_seconds": summary["train_seconds"], "optimizer_steps": summary["global_step"],
+            "resumed_from": summary.get("resumed_from"),
+            "cpu_cores": os.cpu_count(), "tokens_seen": summary.get("tokens_seen")}
+    cost["train_s_per_step"] = round(summary["train_seconds"] / max(1, summary["global_step"]), 2)
+    write_json(run_dir / "cost.json", cost)
+    return run_dir
+
+
+def eval_run(args, name: str, model_path: Path, out: Path, n: int, temperature: float,
+             seed: int) -> Path:
+    tag = "greedy" if n == 1 else f"n{n}_t{temperature}"
+    run_dir = out / "eval" / tag / name
+    if (run_dir / "metrics.json").exists():
+        return run_dir
+    from ocrl.evaluation.run import EvalConfig, run_eval
+
+    log(f"eval {name} ({tag}) on {out / 'heldout_problems.jsonl'}")
+    wall0 = time.time()
+    run_eval(EvalConfig(model=str(model_path), problems=str(out / "heldout_problems.jsonl"),
+                        n=n, temperature=temperature, max_new_tokens=args.max_new_tokens,
+                        batch_size=args.batch_size, seed=seed, timeout_s=args.timeout_s),
+             run_dir)
+    write_json(run_dir / "eval_wall.json", {"wall_s": round(time.time() - wall0, 2)})
+    return run_dir
+
+
+def pass1(run_dir: Path) -> float:
+    return json.loads((run_dir / "metrics.json").read_text())["pass@1"]
+
+
+def cost_table(out: Path, trained: dict[str, Path], evals: dict[str, Path]) -> dict:
+    """Online GRPO against offline RL: time per step, total, pass@1 and pass@1 per CPU-hour."""
+    rows = {}
+    base = pass1(evals["base"])
+    for name, run_dir in trained.items():
+        cost = json.loads((run_dir / "cost.json").read_text())
+        p1 = pass1(evals[name])
+        hours = cost["cpu_s"] / 3600
+        rows[name] = {**cost, "greedy_pass@1": p1, "delta_vs_base": p1 - base,
+                      "pass@1_per_cpu_hour": p1 / hours if hours else None,
+                      "delta_per_cpu_hour": (p1 - base) / hours if hours else None}
+    offline = [n for n in rows if n.startswith("offline_rl") and not n.startswith("offline_rl_ref")]
+    online = [n for n in rows if n.startswith("grpo_online")]
+    ratio = None
+    if offline and online:
+        per = lambda names, key: sum(rows[n][key] for n in names) / len(names)  # noqa: E731
+        ratio = {"online/offline wall per step": per(online, "wall_s") / per(online, "optimizer_steps")
+                 / (per(offline, "wall_s") / per(offline, "optimizer_steps")),
+                 "online/offline train_s per step": per(online, "train_s_per_step")
+                 / per(offline, "train_s_per_step"),
+                 "online/offline cpu per step": per(online, "cpu_s") / per(online, "optimizer_steps")
+                 / (per(offline, "cpu_s") / per(offline, "optimizer_steps"))}
+    header = ("| run | steps | train s/step | wall s (total, incl. load/save) | CPU s (total) | "
+              "greedy pass@1 | Δ vs base | pass@1 per CPU-hour |")
+    lines = [header, "|" + "---|" * 8]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['optimizer_steps']} | {r['train_s_per_step']:.1f} | "
+                     f"{r['wall_s']:.0f} | {r['cpu_s']:.0f} | {r['greedy_pass@1']:.3f} | "
+                     f"{r['delta_vs_base']:+.3f} | {r['pass@1_per_cpu_hour']:.2f} |")
+    if ratio:
+        lines += ["", "Cost ratios (online GRPO / offline RL, mean over seeds): "
+                  + "; ".join(f"{k} = {v:.2f}" for k, v in ratio.items())]
+    summary = {"base_greedy_pass@1": base, "runs": rows, "ratios": ratio}
+    write_json(out / "cost.json", summary)
+    (out / "cost.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    if not Path(args.problems).exists():
+        sys.exit(f"needs the HumanEval problems and logged samples in {SHARED}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "args.json", vars(args))
+    began = time.time()
+
+    from ocrl.models import resolve_model
+
+    labels = ensure_labels(args)
+    meta = make_split(args, out, labels)
+    log(f"split: {json.dumps(meta)}")
+    data = ensure_prepared(args, out)
+    model_dir = resolve_model(args.model)
+
+    groups = training_groups(args, data, out)
+    log(f"training groups: {len(groups)} of the prepared half (same for every offline run)")
+    trained = {spec["name"]: train_run(args, spec, data, model_dir, out, groups)
+               for spec in run_specs(args)}
+    modes = [(1, 0.0)] + ([(args.n_samples, args.temperature)] if args.n_samples > 1 else [])
+    reports = {}
+    for n, temperature in modes:
+        evals = {"base": eval_run(args, "base", model_dir, out, n, temperature, args.seeds[0])}
+        for name, run_dir in trained.items():
+            evals[name] = eval_run(args, name, run_dir, out, n, temperature, args.seeds[0])
+        tag = "greedy" if n == 1 else f"n{n}_t{temperature}"
+        names = list(evals)
+        reports[f"{tag}_vs_base"] = report(out / "reports" / f"{tag}_vs_base",
+                                           [evals[k] for k in names], trained)
+        sft = [k for k in names if k.startswith("sft")]
+        if sft:
+            order = [sft[0]] + [k for k in names if k != sft[0]]
+            reports[f"{tag}_vs_sft"] = report(out / "reports" / f"{tag}_vs_sft",
+                                              [evals[k] for k in order], trained)
+        if n == 1:
+            cost = cost_table(out, trained, evals)
+    summary = {"split": meta, "reports": reports, "cost": cost,
+               "wall_s_this_invocation": round(time.time() - began, 1)}
+    write_json(out / "paper_repro_summary.json", summary)
+    log(f"done; reports in {out / 'reports'}, cost table in {out / 'cost.md'}")
+    return summary
+
+
+def report(path: Path, run_dirs: list[Path], trained: dict[str, Path]) -> str:
+    from ocrl.report import build_report
+
+    build_report(run_dirs, path, train_dirs=[d for n, d in trained.items()
+                                             if not n.startswith("grpo")])
+    return str(path / "report.md")
+
+
+if __name__ == "__main__":
+    main()
