@@ -151,7 +151,7 @@ def test_module_level_exit_before_check(judge):
 # -- hostile behaviour; the host stays unharmed ----------------------------------------------
 
 def _sandbox_processes() -> set[int]:
-    """Processes of ours or of the sandbox user (bwrap runs programs as nobody)."""
+    """Processes of the sandbox user (programs run as nobody in both modes when root)."""
     return {p.pid for p in psutil.process_iter(["username"])
             if p.info["username"] in ("nobody",)}
 

@@ -193,9 +193,13 @@ def _flush_and_exit(code, proof=None):
 
 def _run(request, workdir):
     _fresh_dir(workdir)
-    for leftover in os.listdir("/tmp") if request.get("clean_tmp") else ():
-        path = os.path.join("/tmp", leftover)
-        shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else _unlink(path)
+    if request.get("clean_tmp"):  # the sandbox's private /tmp, never the host's
+        for leftover in os.listdir("/tmp"):
+            path = os.path.join("/tmp", leftover)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                _unlink(path)
     if request.get("stdin") is not None:
         with open(os.path.join(workdir, "stdin.txt"), "w", encoding="utf-8") as handle:
             handle.write(request["stdin"])
