@@ -166,7 +166,8 @@ def run_quickstart(config: QuickstartConfig) -> dict:
                            train_dirs=[trained["offline_rl"], trained["sft"]])
     summary["timings_s"] = {**timings, "total": round(time.time() - began, 1)}
     (out / "quickstart_summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    console.print((out / "report" / "report.md").read_text())
+    console.print((out / "report" / "report.md").read_text(), markup=False, highlight=False,
+                  soft_wrap=True)
     console.print(f"[bold]quickstart finished in {summary['timings_s']['total'] / 60:.1f} min; "
                   f"report: {out / 'report' / 'report.md'}")
     console.print("This is a demonstration of the pipeline on a tiny budget (a 135M model, "
