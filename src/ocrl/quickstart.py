@@ -30,12 +30,12 @@ class QuickstartConfig:
     out: str = "outputs/quickstart"
     model: str = "smollm2-135m"
     seed: int = 0
-    train_problems: int = 24  # taken from the training half (82 problems)
-    eval_problems: int = 24  # taken from the held-out half (82 problems)
+    train_problems: int = 82  # taken from the training half (82 problems)
+    eval_problems: int = 82  # taken from the held-out half (82 problems)
     samples_per_problem: int = 3  # the base model's own samples per training problem
     temperature: float = 0.8
     max_new_tokens: int = 160
-    max_steps: int = 12  # optimizer steps, the same for offline RL and SFT
+    max_steps: int = 24  # optimizer steps, the same for offline RL and SFT
     learning_rate: float = 1e-5
     groups_per_step: int = 1
     batch_size: int = 32  # sequences generated together
