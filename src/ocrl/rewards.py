@@ -7,11 +7,11 @@ of the same problem, so it needs them all).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from ocrl.codenet.python3 import compiles
 from ocrl.errors import InputError
 from ocrl.sandbox.verdict import ACCEPTED
 
@@ -65,16 +65,9 @@ def functional_reward(status: str, tests_passed: int | None = None,
 
 
 def parses(code: str) -> bool:
-    """Whether the code compiles as Python: parsed (``ast``) and checked as the interpreter does
-    before running (a misplaced ``from __future__`` fails here as it fails the judge); static,
-    nothing is executed."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            compile(code, "<sample>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
-        return False
-    return True
+    """Whether the code compiles as Python, checked as the interpreter does before running (a
+    misplaced ``from __future__`` fails here as it fails the judge); nothing is executed."""
+    return compiles(code)
 
 
 def syntactic_reward(code: str) -> float:
