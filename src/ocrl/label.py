@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from collections import Counter
@@ -21,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from ocrl.atomic import write_parquet_atomic
 from ocrl.errors import InputError
 from ocrl.problems import load_problems
 from ocrl.samples import CODET_STOPS, Sample, read_samples
@@ -92,9 +92,7 @@ def _table(rows: list[dict]) -> pa.Table:
 
 def _write_part(parts: Path, rows: list[dict]) -> None:
     name = f"part-{min(r['row_id'] for r in rows):09d}-{len(rows)}.parquet"
-    tmp = parts / (name + ".tmp")
-    pq.write_table(_table(rows), tmp)
-    os.replace(tmp, parts / name)
+    write_parquet_atomic(parts / name, _table(rows))
 
 
 def _row(sample: Sample, verdict) -> dict:
@@ -110,9 +108,7 @@ def _row(sample: Sample, verdict) -> dict:
 def _assemble(parts: Path, out: Path) -> pa.Table:
     tables = [pq.read_table(p) for p in sorted(parts.glob("part-*.parquet"))]
     table = pa.concat_tables(tables, promote_options="default").sort_by("row_id")
-    tmp = out.with_name(out.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, out)
+    write_parquet_atomic(out, table)
     shutil.rmtree(parts)
     return table
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ocrl.atomic import write_json_atomic
 from ocrl.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -259,11 +260,7 @@ def write_model_info(model_dir: str | os.PathLike, **info: Any) -> Path:
     """Record how a model was trained (e.g. prompt_format="chat", base_model=...), atomically."""
     path = Path(model_dir) / MODEL_INFO_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(info, indent=2, sort_keys=True, default=str) + "\n",
-                   encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_json_atomic(path, info, sort_keys=True)
 
 
 def model_fingerprint(model_dir: str | os.PathLike) -> str:

@@ -36,6 +36,7 @@ from ocrl import __version__
 from ocrl.codenet.reader import (UNINFORMATIVE_STATUSES, Submission, metadata_files,
                                  read_submissions)
 from ocrl.codenet.statements import PROBLEM_FILE, read_problem_list, read_statement
+from ocrl.atomic import write_json_atomic, write_parquet_atomic
 from ocrl.errors import InputError
 from ocrl.grouping import (SPLITS, difficulty_buckets, first_unique, form_groups, group_sizes,
                            pass_rate, select_groups, split_of)
@@ -322,17 +323,11 @@ class ShardTask:
 
 
 def _atomic_write_table(table, path: Path) -> None:
-    import pyarrow.parquet as pq
-
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    write_parquet_atomic(path, table, compression="zstd")
 
 
 def _atomic_write_json(data: dict, path: Path, indent: int | None = None) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=indent), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(path, data, indent=indent)
 
 
 def _shard_paths(work: Path, index: int) -> tuple[Path, Path, Path]:

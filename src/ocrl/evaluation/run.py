@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ocrl import __version__
+from ocrl.atomic import write_json_atomic, write_parquet_atomic
 from ocrl.errors import InputError
 from ocrl.evaluation.metrics import compute_metrics
 from ocrl.evaluation.passk import DEFAULT_KS
@@ -103,19 +104,6 @@ def load_eval_config(path: str | Path, overrides: dict | None = None) -> EvalCon
     return EvalConfig(**{**data, **(overrides or {})})
 
 
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n",
-                   encoding="utf-8")
-    tmp.replace(path)
-
-
-def _write_parquet(path: Path, table: pa.Table) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
-
-
 def plan_chunks(n_problems: int, n: int, batch_size: int) -> list[tuple[int, int]]:
     """[start, end) problem ranges, each a few generate batches' worth of samples."""
     per_chunk = max(1, (batch_size * BATCHES_PER_CHUNK) // n)
@@ -163,7 +151,7 @@ def _prepare_out_dir(out: Path, identity: dict, overwrite: bool) -> None:
         raise InputError("holds a finished evaluation from an unknown run; use another --out "
                          "or pass --overwrite", path=str(out))
     (out / CHUNKS_DIR).mkdir(parents=True, exist_ok=True)
-    _write_json(state_path, {"identity": identity})
+    write_json_atomic(state_path, {"identity": identity})
 
 
 def _chunk_path(out: Path, index: int) -> Path:
@@ -324,7 +312,7 @@ def run_eval(config: EvalConfig, out: str | Path, *, overwrite: bool = False,
                           "generated_tokens": sum(r["n_tokens"] for r in records)}
                 table = _chunk_table(records).replace_schema_metadata(
                     {"ocrl_timing": json.dumps(timing)})
-                _write_parquet(_chunk_path(out, index), table)
+                write_parquet_atomic(_chunk_path(out, index), table)
     finally:
         bar.close()
 
@@ -368,8 +356,8 @@ def _finish(config: EvalConfig, out: Path, chunks, model_dir: Path, model_hash: 
         "environment": {"ocrl": __version__, "python": platform.python_version(),
                         "host_cpus": os.cpu_count()},
     }
-    _write_parquet(out / SAMPLES_FILE, table)
-    _write_json(out / METRICS_FILE, result)
+    write_parquet_atomic(out / SAMPLES_FILE, table)
+    write_json_atomic(out / METRICS_FILE, result)
     shutil.rmtree(out / CHUNKS_DIR, ignore_errors=True)
     return result
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ocrl.atomic import write_json_atomic
 from ocrl.errors import InputError
 from ocrl.trainer.config import OfflineRLConfig
 
@@ -66,13 +66,6 @@ def wrap_lora(model, args: OfflineRLConfig):
     config = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                         target_modules=targets, task_type="CAUSAL_LM")
     return get_peft_model(model, config)
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n",
-                   encoding="utf-8")
-    tmp.replace(path)
 
 
 def save_final_model(trainer, args: OfflineRLConfig, tokenizer, *, base_dir: Path,
@@ -153,7 +146,6 @@ def build_trainer(args: OfflineRLConfig, *, groups=None, model=None,
     from ocrl.models import load_model_and_tokenizer, resolve_model
     from ocrl.trainer.baselines import apply_sft_overrides, build_dpo_trainer, sft_groups
     from ocrl.trainer.groups import prepare_groups
-    from ocrl.trainer.ref_logprobs import attach_reference_logps
     from ocrl.trainer.trainer import OfflineRLTrainer
 
     if not args.output_dir:
@@ -244,5 +236,5 @@ def run_training(args: OfflineRLConfig, *, groups=None, model=None, tokenizer=No
         **run.extra,
     }
     if trainer.is_world_process_zero():
-        write_json_atomic(Path(args.output_dir) / SUMMARY_FILE, summary)
+        write_json_atomic(Path(args.output_dir) / SUMMARY_FILE, summary, sort_keys=True)
     return summary
