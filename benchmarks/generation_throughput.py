@@ -6,12 +6,14 @@ SmolLM2-135M-Instruct) with the same model, dtype and thread count, in one proce
 * baseline: ``for prompt in prompts: for each of n samples: model.generate(**tokenizer(prompt),
   ...)``, one sequence at a time, with the same stop rule as ocrl (EOS, or the answer's code
   block closed) as a StoppingCriteria, so both do the same work;
-* ocrl: ``TransformersSampler.generate`` (left-padded batches sorted by length, KV cache,
-  one prefill shared by a prompt's n samples, per-sequence stop once the answer's code block
+* ocrl: ``TransformersSampler.generate`` (continuous batching with a KV cache, the chat
+  template's common prefix computed once, prompts of similar length prefilled together, one
+  prefill shared by a prompt's n samples, per-sequence stop once the answer's code block
   is closed).
 
 Greedy with n=1 by default; ``--n 4 --temperature 0.8`` measures pass@k-style sampling.
-Reported: generated tokens per second of each (the goal is ocrl >= 4x the loop), the wall
+Each side runs --repeats times, alternating, and the medians are reported. Reported: generated
+tokens per second of each (the goal is ocrl >= 4x the loop), the wall
 time each needed, and (greedy only) how many outputs are identical: the batched path must
 not change what the model says.
 
@@ -24,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -39,6 +42,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads for both (default: torch's)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed runs of each side, alternating; medians are reported")
     parser.add_argument("--out", default="benchmarks/results/generation_throughput.json")
     args = parser.parse_args()
 
@@ -72,32 +77,50 @@ def main() -> None:
     greedy = args.temperature <= 0
     sampling = {"do_sample": False} if greedy else {
         "do_sample": True, "temperature": args.temperature, "top_p": 0.95, "top_k": 0}
-    torch.manual_seed(args.seed)
-    baseline_texts, baseline_tokens = [], 0
-    began = time.perf_counter()
-    with torch.no_grad():
-        for prompt in prompts:
-            encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=add_special)
-            width = encoded["input_ids"].shape[1]
-            for _ in range(args.n):
-                output = model.generate(
-                    **encoded, max_new_tokens=args.max_new_tokens, pad_token_id=eos,
-                    stopping_criteria=[_make_text_stopping_criteria(tokenizer, width, is_done)],
-                    **sampling)
-                new = output[0, width:]
-                baseline_tokens += int(new.numel())
-                baseline_texts.append(tokenizer.decode(new, skip_special_tokens=True))
-    baseline_seconds = time.perf_counter() - began
+    def run_baseline():
+        torch.manual_seed(args.seed)
+        texts, tokens = [], 0
+        began = time.perf_counter()
+        with torch.no_grad():
+            for prompt in prompts:
+                encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=add_special)
+                width = encoded["input_ids"].shape[1]
+                for _ in range(args.n):
+                    output = model.generate(
+                        **encoded, max_new_tokens=args.max_new_tokens, pad_token_id=eos,
+                        stopping_criteria=[_make_text_stopping_criteria(tokenizer, width,
+                                                                        is_done)],
+                        **sampling)
+                    new = output[0, width:]
+                    tokens += int(new.numel())
+                    texts.append(tokenizer.decode(new, skip_special_tokens=True))
+        return texts, tokens, time.perf_counter() - began
 
-    sampler = TransformersSampler(model, tokenizer, add_special_tokens=add_special)
     config = SamplingConfig(n=args.n, temperature=args.temperature,
                             max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
                             seed=args.seed)
-    began = time.perf_counter()
-    generations = sampler.generate(prompts, config, is_done=is_done)
-    ocrl_seconds = time.perf_counter() - began
-    ocrl_texts = [g.text for row in generations for g in row]
-    ocrl_tokens = sum(g.n_tokens for row in generations for g in row)
+
+    def run_ocrl():
+        sampler = TransformersSampler(model, tokenizer, add_special_tokens=add_special)
+        began = time.perf_counter()
+        generations = sampler.generate(prompts, config, is_done=is_done)
+        seconds = time.perf_counter() - began
+        return ([g.text for row in generations for g in row],
+                sum(g.n_tokens for row in generations for g in row), seconds)
+
+    # Alternating repeats, so a burst of load from elsewhere hits both sides alike; the
+    # medians are reported, every repeat's times too.
+    baseline_times, ocrl_times = [], []
+    for repeat in range(args.repeats):
+        baseline_texts, baseline_tokens, seconds = run_baseline()
+        baseline_times.append(seconds)
+        ocrl_texts, ocrl_tokens, seconds = run_ocrl()
+        ocrl_times.append(seconds)
+        print(f"repeat {repeat + 1}/{args.repeats}: loop {baseline_times[-1]:.1f} s, "
+              f"ocrl {ocrl_times[-1]:.1f} s, {baseline_times[-1] / ocrl_times[-1]:.2f}x",
+              flush=True)
+    baseline_seconds = statistics.median(baseline_times)
+    ocrl_seconds = statistics.median(ocrl_times)
 
     agreeing = sum(a == b for a, b in zip(baseline_texts, ocrl_texts)) if greedy else None
     baseline_rate = baseline_tokens / baseline_seconds
@@ -107,10 +130,14 @@ def main() -> None:
         "temperature": args.temperature,
         "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size,
         "torch_threads": torch.get_num_threads(), "dtype": "float32",
+        "repeats": args.repeats,
         "baseline_loop": {"tokens": baseline_tokens, "seconds": round(baseline_seconds, 2),
-                          "tokens_per_second": round(baseline_rate, 2)},
+                          "tokens_per_second": round(baseline_rate, 2),
+                          "seconds_each_repeat": [round(t, 2) for t in baseline_times]},
         "ocrl_batched": {"tokens": ocrl_tokens, "seconds": round(ocrl_seconds, 2),
-                         "tokens_per_second": round(ocrl_rate, 2)},
+                         "tokens_per_second": round(ocrl_rate, 2),
+                         "seconds_each_repeat": [round(t, 2) for t in ocrl_times]},
+        "speedup_each_repeat": [round(b / o, 2) for b, o in zip(baseline_times, ocrl_times)],
         "speedup_tokens_per_second": round(ocrl_rate / baseline_rate, 2),
         "speedup_wall_time_same_work": round(baseline_seconds / ocrl_seconds, 2),
         "greedy_outputs_identical": f"{agreeing}/{len(ocrl_texts)}" if greedy else "n/a",

@@ -85,6 +85,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lora", action="store_true", help="also train every method with LoRA")
     p.add_argument("--methods", nargs="+",
                    default=["sft", "dpo", "offline_rl", "offline_rl_ref", "grpo_online"])
+    p.add_argument("--only", nargs="+", default=None, metavar="RUN",
+                   help="train and evaluate only these runs (names as in train/, e.g. "
+                        "offline_rl_s1 or sft_lora) this invocation; the reports still "
+                        "include every run of the plan whose evaluation exists")
     p.add_argument("--batch-size", type=int, default=16, help="prompts per generate call")
     p.add_argument("--timeout-s", type=float, default=3.0)
     return p.parse_args(argv)
@@ -239,7 +243,9 @@ def run_specs(args) -> list[dict]:
     for lora in ([False, True] if args.lora else [False]):
         for seed in args.seeds:
             for name in args.methods:
-                suffix = ("_lora" if lora else "") + (f"_s{seed}" if len(args.seeds) > 1 else "")
+                # The first seed's runs keep the plain name, so adding seeds later reuses them.
+                suffix = ("_lora" if lora else "") + ("" if seed == args.seeds[0]
+                                                      else f"_s{seed}")
                 specs.append({"name": name + suffix, "kind": name, "seed": seed,
                               "use_lora": lora, **base[name]})
     return specs
@@ -344,6 +350,9 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "args.json", vars(args))
+    with open(out / "invocations.jsonl", "a", encoding="utf-8") as log_file:
+        log_file.write(json.dumps({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                   "argv": sys.argv[1:] if argv is None else argv}) + "\n")
     began = time.time()
 
     from ocrl.models import resolve_model
@@ -356,8 +365,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     groups = training_groups(args, data, out)
     log(f"training groups: {len(groups)} of the prepared half (same for every offline run)")
+    specs = run_specs(args)
+    if args.only:
+        unknown = sorted(set(args.only) - {spec["name"] for spec in specs})
+        if unknown:
+            sys.exit(f"--only {unknown}: not in this plan ({[s['name'] for s in specs]})")
+    selected = [spec for spec in specs if not args.only or spec["name"] in args.only]
     trained = {spec["name"]: train_run(args, spec, data, model_dir, out, groups)
-               for spec in run_specs(args)}
+               for spec in selected}
     modes = [(1, 0.0)] + ([(args.n_samples, args.temperature)] if args.n_samples > 1 else [])
     reports = {}
     for n, temperature in modes:
@@ -365,6 +380,12 @@ def main(argv: list[str] | None = None) -> dict:
         for name, run_dir in trained.items():
             evals[name] = eval_run(args, name, run_dir, out, n, temperature, args.seeds[0])
         tag = "greedy" if n == 1 else f"n{n}_t{temperature}"
+        # Runs of the plan finished by earlier invocations join the reports.
+        for spec in specs:
+            done = out / "eval" / tag / spec["name"]
+            if spec["name"] not in evals and (done / "metrics.json").exists():
+                evals[spec["name"]] = done
+                trained.setdefault(spec["name"], out / "train" / spec["name"])
         names = list(evals)
         reports[f"{tag}_vs_base"] = report(out / "reports" / f"{tag}_vs_base",
                                            [evals[k] for k in names], trained)

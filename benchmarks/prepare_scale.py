@@ -8,6 +8,7 @@ tree (the parent plus its workers, sampled every 0.2 s). Goal on the 2-core dev 
 
     .venv/bin/python benchmarks/prepare_scale.py                      # the 1,000,000 run
     .venv/bin/python benchmarks/prepare_scale.py --submissions 50000  # a quick look
+    .venv/bin/python benchmarks/prepare_scale.py --cold-cache         # sources read from disk
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ def main() -> None:
     parser.add_argument("--tmp", default=None, help="Where the temporary tree goes.")
     parser.add_argument("--json", default=None, help="Also write the results here.")
     parser.add_argument("--keep", action="store_true", help="Keep the tree and the output.")
+    parser.add_argument("--cold-cache", action="store_true",
+                        help="Drop the page cache after writing the tree (needs root), so the "
+                             "sources are read from disk as on a real archive.")
     args = parser.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="ocrl-prepare-scale-", dir=args.tmp))
@@ -84,6 +88,9 @@ def main() -> None:
         print(f"generated {args.submissions:,} submissions over {args.problems:,} problems in "
               f"{generated_s:.0f} s under {base}", flush=True)
 
+        if args.cold_cache:
+            os.sync()
+            Path("/proc/sys/vm/drop_caches").write_text("3\n")
         config = PrepareConfig(source="codenet", path=str(base / "Project_CodeNet"),
                                out=str(base / "dataset"), workers=args.workers)
         cpu_before = _cpu_seconds()
@@ -116,6 +123,8 @@ def main() -> None:
             "groups_kept": counts["groups"],
             "dropped": {k: v for k, v in counts["dropped"].items() if "/" not in k},
             "generated_s": round(generated_s, 1),
+            "page_cache": "dropped before preparing" if args.cold_cache
+                          else "warm (the tree was just written)",
             "planted_kept_python3": report.counts["kept/python3"],
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
         }

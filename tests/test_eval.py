@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -287,7 +288,9 @@ def test_continuous_batching_with_late_longer_prompts(tiny_model, monkeypatch):
     real_pad = sampler_module._left_pad_cache
 
     def recording_pad(cache, columns):
-        padded.append((cache.layers[0].keys.shape[0], columns))
+        # Only the merges of a running cache with an admission, not a prefill's own pieces.
+        if sys._getframe(1).f_code.co_name == "_generate_continuous":
+            padded.append((cache.layers[0].keys.shape[0], columns))
         return real_pad(cache, columns)
 
     monkeypatch.setattr(sampler_module, "_left_pad_cache", recording_pad)
@@ -305,6 +308,40 @@ def test_continuous_batching_with_late_longer_prompts(tiny_model, monkeypatch):
         assert results[(index, 0)].text == expected[:stop_at(expected)]
     # Calls come in pairs (running cache, admitted cache); a running one was padded.
     assert any(columns > 0 for _, columns in padded[0::2]), padded
+
+
+def test_length_chunks_bound_the_padding_of_each_prefill():
+    from ocrl.evaluation.sampler import _length_chunks
+
+    # Longest first; 84 < 0.85 * 100 starts a new chunk, 50 < 0.85 * 84 another.
+    assert _length_chunks([100, 90, 84, 50, 86]) == [[0, 1, 4], [2], [3]]
+    assert _length_chunks([7, 7, 7]) == [[0, 1, 2]]
+    assert _length_chunks([]) == []
+    assert _length_chunks([10, 1], min_fill=0.0) == [[0, 1]]
+
+
+def test_prompts_of_very_different_lengths_prefill_in_pieces_and_match_alone(tiny_model,
+                                                                            monkeypatch):
+    from ocrl.evaluation import sampler as sampler_module
+    from ocrl.evaluation.sampler import SamplingConfig
+
+    pieces = []
+    real = TransformersSampler._prefill_padded
+
+    def recording(self, suffixes, *args):
+        pieces.append(len(suffixes))
+        return real(self, suffixes, *args)
+
+    monkeypatch.setattr(TransformersSampler, "_prefill_padded", recording)
+    monkeypatch.setattr(sampler_module, "MIN_SHARED_PREFIX", 10 ** 6)
+    model, tokenizer = tiny_model
+    prompts = ["x", "def f(x):\n    return x + 1\n\n\ndef g(y):\n    return", "a = 1\n", "b"]
+    config = SamplingConfig(n=2, temperature=0.0, max_new_tokens=8, batch_size=8)
+    results = TransformersSampler(model, tokenizer).generate(prompts, config)
+    assert len(pieces) > 1 and sum(pieces) == len(set(prompts))
+    for prompt, row in zip(prompts, results):
+        expected = _alone(model, tokenizer, prompt, 8)
+        assert [g.text for g in row] == [expected, expected]
 
 
 def test_sampling_is_seeded_and_returns_n_per_prompt(tiny_model):
