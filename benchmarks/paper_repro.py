@@ -44,6 +44,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from ocrl.atomic import write_json_atomic
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data" / "humaneval"
 BUCKETS = ("hard", "medium", "easy")
@@ -98,12 +100,6 @@ def log(message: str) -> None:
     print(f"[paper_repro {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
 def cpu_seconds() -> float:
     """CPU time of this process and of its reaped children (the sandbox's workers)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -148,14 +144,8 @@ def difficulty_buckets(rates: dict[str, float]) -> dict[str, str]:
             for task, r in rates.items()}
 
 
-def make_split(args, out: Path, labels: Path) -> dict:
-    """Train/held-out problem files (with difficulty) and the training half's labels."""
-    meta_path = out / "split.json"
-    if meta_path.exists():
-        return json.loads(meta_path.read_text())
-    import pyarrow.parquet as pq
-
-    from ocrl.jsonl import write_jsonl
+def bucketed_split(args, labels: Path):
+    """(train, held-out) problems in the seeded order, each with its difficulty bucket."""
     from ocrl.problems import load_problems
     from ocrl.quickstart import split_halves
 
@@ -167,33 +157,58 @@ def make_split(args, out: Path, labels: Path) -> dict:
     buckets = difficulty_buckets(rates)
     for problem in problems:
         problem.difficulty = buckets[problem.task_id]
-    train, held_out = split_halves(problems, args.split_seed)
-    evaluated = held_out[:args.eval_problems]
+    return split_halves(problems, args.split_seed)
+
+
+def count_buckets(problems) -> dict[str, int]:
+    return {b: sum(p.difficulty == b for p in problems) for b in BUCKETS}
+
+
+def make_split(args, out: Path, labels: Path) -> dict:
+    """Train problems (with difficulty) and the training half's labels."""
+    meta_path = out / "split.json"
+    if meta_path.exists():
+        return json.loads(meta_path.read_text())
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ocrl.atomic import write_parquet_atomic
+    from ocrl.jsonl import write_jsonl
+
+    train, held_out = bucketed_split(args, labels)
     write_jsonl(out / "train_problems.jsonl", [p.to_dict() for p in train])
-    write_jsonl(out / "heldout_problems.jsonl", [p.to_dict() for p in evaluated])
     train_ids = {p.task_id for p in train}
     table = pq.read_table(labels)
     keep = [t in train_ids for t in table.column("task_id").to_pylist()]
-    import pyarrow as pa
-
     train_labels = table.filter(pa.array(keep))
-    tmp = out / "train_labels.parquet.tmp"
-    pq.write_table(train_labels, tmp)
-    tmp.replace(out / "train_labels.parquet")
-    count = lambda ps: {b: sum(p.difficulty == b for p in ps) for b in BUCKETS}  # noqa: E731
+    write_parquet_atomic(out / "train_labels.parquet", train_labels)
     meta = {"split_seed": args.split_seed, "train_problems": len(train),
-            "heldout_problems": len(held_out), "evaluated_problems": len(evaluated),
+            "heldout_problems": len(held_out),
             "train_samples": train_labels.num_rows,
             "train_accepted_share": sum(train_labels.column("passed").to_pylist())
             / max(1, train_labels.num_rows),
-            "buckets_train": count(train), "buckets_evaluated": count(evaluated),
+            "buckets_train": count_buckets(train), "buckets_heldout": count_buckets(held_out),
             "bucket_rule": "tertiles of CodeGen-16B pass rate over all 164 problems; "
                            "pass rate 0 is always hard",
-            "overlap": sorted(train_ids & {p.task_id for p in evaluated})}
+            "overlap": sorted(train_ids & {p.task_id for p in held_out})}
     if meta["overlap"]:
         sys.exit("split bug: a problem is in both halves")
-    write_json(meta_path, meta)
+    write_json_atomic(meta_path, meta)
     return meta
+
+
+def heldout_file(args, out: Path, labels: Path) -> Path:
+    """The first --eval-problems held-out problems in the seeded order (a prefix, so a
+    smaller evaluation is a subset of a larger one)."""
+    path = out / f"heldout_p{args.eval_problems}.jsonl"
+    if not path.exists():
+        from ocrl.jsonl import write_jsonl
+
+        _, held_out = bucketed_split(args, labels)
+        evaluated = held_out[:args.eval_problems]
+        write_jsonl(path, [p.to_dict() for p in evaluated])
+        log(f"evaluated problems: {len(evaluated)}, buckets {count_buckets(evaluated)}")
+    return path
 
 
 def ensure_prepared(args, out: Path) -> Path:
@@ -221,7 +236,7 @@ def training_groups(args, data: Path, out: Path):
         picked = sorted(random.Random(args.split_seed).sample(range(len(groups)),
                                                                 args.train_groups))
         groups = groups.select(picked)
-    write_json(out / "train_groups.json", {
+    write_json_atomic(out / "train_groups.json", {
         "groups": len(groups), "group_ids": list(groups["group_id"]),
         "problems": len(set(groups["problem_id"])),
         "accepted": sum(s == "Accepted" for row in groups["statuses"] for s in row),
@@ -279,26 +294,31 @@ def train_run(args, spec: dict, data: Path, model_dir: Path, out: Path, groups) 
             "resumed_from": summary.get("resumed_from"),
             "cpu_cores": os.cpu_count(), "tokens_seen": summary.get("tokens_seen")}
     cost["train_s_per_step"] = round(summary["train_seconds"] / max(1, summary["global_step"]), 2)
-    write_json(run_dir / "cost.json", cost)
+    write_json_atomic(run_dir / "cost.json", cost)
     return run_dir
 
 
 def eval_run(args, name: str, model_path: Path, out: Path, n: int, temperature: float,
              seed: int) -> Path:
-    tag = "greedy" if n == 1 else f"n{n}_t{temperature}"
+    tag = eval_tag(args, n, temperature)
     run_dir = out / "eval" / tag / name
     if (run_dir / "metrics.json").exists():
         return run_dir
     from ocrl.evaluation.run import EvalConfig, run_eval
 
-    log(f"eval {name} ({tag}) on {out / 'heldout_problems.jsonl'}")
+    problems = out / f"heldout_p{args.eval_problems}.jsonl"
+    log(f"eval {name} ({tag}) on {problems}")
     wall0 = time.time()
-    run_eval(EvalConfig(model=str(model_path), problems=str(out / "heldout_problems.jsonl"),
+    run_eval(EvalConfig(model=str(model_path), problems=str(problems),
                         n=n, temperature=temperature, max_new_tokens=args.max_new_tokens,
                         batch_size=args.batch_size, seed=seed, timeout_s=args.timeout_s),
              run_dir)
-    write_json(run_dir / "eval_wall.json", {"wall_s": round(time.time() - wall0, 2)})
+    write_json_atomic(run_dir / "eval_wall.json", {"wall_s": round(time.time() - wall0, 2)})
     return run_dir
+
+
+def eval_tag(args, n: int, temperature: float) -> str:
+    return ("greedy" if n == 1 else f"n{n}_t{temperature}") + f"_p{args.eval_problems}"
 
 
 def pass1(run_dir: Path) -> float:
@@ -338,7 +358,7 @@ def cost_table(out: Path, trained: dict[str, Path], evals: dict[str, Path]) -> d
         lines += ["", "Cost ratios (online GRPO / offline RL, mean over seeds): "
                   + "; ".join(f"{k} = {v:.2f}" for k, v in ratio.items())]
     summary = {"base_greedy_pass@1": base, "runs": rows, "ratios": ratio}
-    write_json(out / "cost.json", summary)
+    write_json_atomic(out / "cost.json", summary)
     (out / "cost.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return summary
 
@@ -349,7 +369,7 @@ def main(argv: list[str] | None = None) -> dict:
         sys.exit(f"needs the HumanEval problems and logged samples in {SHARED}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "args.json", vars(args))
+    write_json_atomic(out / "args.json", vars(args))
     with open(out / "invocations.jsonl", "a", encoding="utf-8") as log_file:
         log_file.write(json.dumps({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                    "argv": sys.argv[1:] if argv is None else argv}) + "\n")
@@ -360,6 +380,7 @@ def main(argv: list[str] | None = None) -> dict:
     labels = ensure_labels(args)
     meta = make_split(args, out, labels)
     log(f"split: {json.dumps(meta)}")
+    heldout_file(args, out, labels)
     data = ensure_prepared(args, out)
     model_dir = resolve_model(args.model)
 
@@ -379,7 +400,7 @@ def main(argv: list[str] | None = None) -> dict:
         evals = {"base": eval_run(args, "base", model_dir, out, n, temperature, args.seeds[0])}
         for name, run_dir in trained.items():
             evals[name] = eval_run(args, name, run_dir, out, n, temperature, args.seeds[0])
-        tag = "greedy" if n == 1 else f"n{n}_t{temperature}"
+        tag = eval_tag(args, n, temperature)
         # Runs of the plan finished by earlier invocations join the reports.
         for spec in specs:
             done = out / "eval" / tag / spec["name"]
@@ -398,7 +419,7 @@ def main(argv: list[str] | None = None) -> dict:
             cost = cost_table(out, trained, evals)
     summary = {"split": meta, "reports": reports, "cost": cost,
                "wall_s_this_invocation": round(time.time() - began, 1)}
-    write_json(out / "paper_repro_summary.json", summary)
+    write_json_atomic(out / "paper_repro_summary.json", summary)
     log(f"done; reports in {out / 'reports'}, cost table in {out / 'cost.md'}")
     return summary
 

@@ -1,0 +1,49 @@
+"""The pure parts of benchmarks/paper_repro.py: difficulty buckets, the run plan, eval tags."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "paper_repro.py"
+
+
+@pytest.fixture(scope="module")
+def repro():
+    spec = importlib.util.spec_from_file_location("paper_repro", _PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_difficulty_buckets_are_tertiles_with_zero_always_hard(repro):
+    # Sorted rates: 0, 0, 0.1, 0.2, 0.5, 0.9 -> cuts at index 2 (0.1) and 4 (0.5).
+    rates = {"a": 0.0, "b": 0.0, "c": 0.1, "d": 0.2, "e": 0.5, "f": 0.9}
+    assert repro.difficulty_buckets(rates) == {
+        "a": "hard", "b": "hard", "c": "medium", "d": "medium", "e": "easy", "f": "easy"}
+    # Everything at 0: all hard, never "easy" because of a tie at the cut.
+    assert set(repro.difficulty_buckets({"a": 0.0, "b": 0.0, "c": 0.0}).values()) == {"hard"}
+
+
+def test_run_plan_names_first_seed_plainly_and_lora_runs_apart(repro):
+    args = repro.parse_args(["--seeds", "0", "1", "--lora", "--methods", "sft", "offline_rl"])
+    names = [spec["name"] for spec in repro.run_specs(args)]
+    assert names == ["sft", "offline_rl", "sft_s1", "offline_rl_s1",
+                     "sft_lora", "offline_rl_lora", "sft_lora_s1", "offline_rl_lora_s1"]
+    by_name = {spec["name"]: spec for spec in repro.run_specs(args)}
+    assert by_name["offline_rl_lora_s1"]["seed"] == 1
+    assert by_name["offline_rl_lora_s1"]["use_lora"] is True
+    assert by_name["offline_rl"]["advantage"] == "rloo" and by_name["offline_rl"]["loss"] == "pg"
+
+
+def test_eval_tags_name_sampling_and_problem_count(repro):
+    args = repro.parse_args(["--eval-problems", "82"])
+    assert repro.eval_tag(args, 1, 0.0) == "greedy_p82"
+    assert repro.eval_tag(args, 5, 0.8) == "n5_t0.8_p82"
+
+
+def test_unknown_methods_are_refused(repro):
+    with pytest.raises(SystemExit, match="unknown --methods"):
+        repro.run_specs(repro.parse_args(["--methods", "ppo"]))
