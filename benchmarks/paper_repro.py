@@ -13,6 +13,7 @@ CodeGen-16B's own pass rate on it (tertiles over all 164 problems: hard = lowest
 Runs (same data, same optimizer steps and groups per step for every trained run):
   base            the untouched model
   sft             accepted samples only (ocrl train --method sft)
+  sft_tokmatch    the same with --sft-token-groups groups per step: about offline RL's tokens
   dpo             TRL's DPOTrainer on (accepted, rejected) pairs
   offline_rl      RLOO advantages, pg loss
   offline_rl_ref  RLOO, ref_clip loss (+ KL with --kl-beta)
@@ -72,6 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--online-steps", type=int, default=None,
                    help="optimizer steps of grpo_online (default: --max-steps)")
     p.add_argument("--groups-per-step", type=int, default=1)
+    p.add_argument("--sft-token-groups", type=int, default=4,
+                   help="groups per step of the sft_tokmatch run")
     p.add_argument("--train-groups", type=int, default=24,
                    help="groups (of the prepared training half) every offline run draws from, "
                         "picked by --split-seed; 0 = all. DPO and ref_clip compute reference "
@@ -246,7 +249,12 @@ def training_groups(args, data: Path, out: Path):
 
 def run_specs(args) -> list[dict]:
     """(name, method, settings) of every trained run."""
-    base = {"sft": {"method": "sft"}, "dpo": {"method": "dpo"},
+    base = {"sft": {"method": "sft"},
+            # SFT sees only a group's accepted samples, about a quarter of what offline RL
+            # sees per group: this control takes --sft-token-groups groups per step instead,
+            # for about offline RL's tokens in the same number of steps.
+            "sft_tokmatch": {"method": "sft", "groups_per_step": args.sft_token_groups},
+            "dpo": {"method": "dpo"},
             "offline_rl": {"method": "offline_rl", "advantage": "rloo", "loss": "pg"},
             "offline_rl_ref": {"method": "offline_rl", "advantage": "rloo", "loss": "ref_clip",
                                "kl_beta": args.kl_beta},
@@ -284,7 +292,8 @@ def train_run(args, spec: dict, data: Path, model_dir: Path, out: Path, groups) 
     summary = run_training(OfflineRLConfig(
         output_dir=str(run_dir), model_name_or_path=str(model_dir), data_dir=str(data),
         max_steps=steps, learning_rate=args.learning_rate, seed=spec["seed"],
-        per_device_train_batch_size=args.groups_per_step, use_lora=spec["use_lora"],
+        per_device_train_batch_size=spec.get("groups_per_step", args.groups_per_step),
+        use_lora=spec["use_lora"],
         save_steps=max(1, steps // 2), max_completion_length=completion,
         max_prompt_length=args.max_prompt_length, use_cpu=True, num_generations=4,
         generation_temperature=args.temperature, **settings),
@@ -323,6 +332,26 @@ def eval_tag(args, n: int, temperature: float) -> str:
 
 def pass1(run_dir: Path) -> float:
     return json.loads((run_dir / "metrics.json").read_text())["pass@1"]
+
+
+def seed_table(pass1_by_run: dict[str, float], seeds: list[int]) -> list[str]:
+    """Markdown rows: each run kind's pass@1 per seed, their mean, and the mean minus base's.
+    The first seed's runs carry no suffix; the others end in ``_s<seed>``."""
+    kinds: dict[str, dict[int, float]] = {}
+    for name, value in pass1_by_run.items():
+        stem, _, tail = name.rpartition("_s")
+        seed = int(tail) if stem and tail.isdigit() and int(tail) in seeds[1:] else None
+        kinds.setdefault(stem if seed is not None else name, {})[
+            seeds[0] if seed is None else seed] = value
+    base = pass1_by_run.get("base")
+    lines = ["| run | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | mean − base |",
+             "|---|" + "---:|" * (len(seeds) + 2)]
+    for kind, values in kinds.items():
+        mean = sum(values.values()) / len(values)
+        cells = [f"{values[s]:.3f}" if s in values else "–" for s in seeds]
+        delta = "" if base is None or kind == "base" else f"{mean - base:+.3f}"
+        lines.append(f"| {kind} | " + " | ".join(cells) + f" | {mean:.3f} | {delta} |")
+    return lines
 
 
 def cost_table(out: Path, trained: dict[str, Path], evals: dict[str, Path]) -> dict:
@@ -410,11 +439,13 @@ def main(argv: list[str] | None = None) -> dict:
         names = list(evals)
         reports[f"{tag}_vs_base"] = report(out / "reports" / f"{tag}_vs_base",
                                            [evals[k] for k in names], trained)
-        sft = [k for k in names if k.startswith("sft")]
-        if sft:
-            order = [sft[0]] + [k for k in names if k != sft[0]]
+        if "sft" in names:
+            order = ["sft"] + [k for k in names if k != "sft"]
             reports[f"{tag}_vs_sft"] = report(out / "reports" / f"{tag}_vs_sft",
                                               [evals[k] for k in order], trained)
+        seeds_md = out / "reports" / f"{tag}_seeds.md"
+        seeds_md.write_text("\n".join(seed_table({k: pass1(v) for k, v in evals.items()},
+                                                  args.seeds)) + "\n", encoding="utf-8")
         if n == 1:
             cost = cost_table(out, trained, evals)
     summary = {"split": meta, "reports": reports, "cost": cost,

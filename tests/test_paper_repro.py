@@ -38,6 +38,14 @@ def test_run_plan_names_first_seed_plainly_and_lora_runs_apart(repro):
     assert by_name["offline_rl"]["advantage"] == "rloo" and by_name["offline_rl"]["loss"] == "pg"
 
 
+def test_token_matched_sft_takes_more_groups_per_step(repro):
+    args = repro.parse_args(["--methods", "sft", "sft_tokmatch", "--sft-token-groups", "3"])
+    specs = {spec["name"]: spec for spec in repro.run_specs(args)}
+    assert specs["sft_tokmatch"]["method"] == "sft"
+    assert specs["sft_tokmatch"]["groups_per_step"] == 3
+    assert "groups_per_step" not in specs["sft"]
+
+
 def test_eval_tags_name_sampling_and_problem_count(repro):
     args = repro.parse_args(["--eval-problems", "82"])
     assert repro.eval_tag(args, 1, 0.0) == "greedy_p82"
@@ -47,3 +55,12 @@ def test_eval_tags_name_sampling_and_problem_count(repro):
 def test_unknown_methods_are_refused(repro):
     with pytest.raises(SystemExit, match="unknown --methods"):
         repro.run_specs(repro.parse_args(["--methods", "ppo"]))
+
+
+def test_seed_table_pairs_a_kinds_seeds_and_averages_them(repro):
+    lines = repro.seed_table({"base": 0.1, "sft": 0.2, "sft_s1": 0.4, "offline_rl_lora": 0.3},
+                             [0, 1])
+    assert lines[0] == "| run | seed 0 | seed 1 | mean | mean − base |"
+    assert "| base | 0.100 | – | 0.100 |  |" in lines
+    assert "| sft | 0.200 | 0.400 | 0.300 | +0.200 |" in lines
+    assert "| offline_rl_lora | 0.300 | – | 0.300 | +0.200 |" in lines
