@@ -288,7 +288,7 @@ def train_run(args, spec: dict, data: Path, model_dir: Path, out: Path, groups) 
         else args.max_completion_length
     log(f"train {spec['name']}: {settings}, {steps} steps, seed {spec['seed']}, "
         f"lora={spec['use_lora']}")
-    cpu0, wall0 = cpu_seconds(), time.time()
+    cpu0, wall0, load0 = cpu_seconds(), time.time(), os.getloadavg()
     summary = run_training(OfflineRLConfig(
         output_dir=str(run_dir), model_name_or_path=str(model_dir), data_dir=str(data),
         max_steps=steps, learning_rate=args.learning_rate, seed=spec["seed"],
@@ -301,7 +301,10 @@ def train_run(args, spec: dict, data: Path, model_dir: Path, out: Path, groups) 
     cost = {"wall_s": round(time.time() - wall0, 2), "cpu_s": round(cpu_seconds() - cpu0, 2),
             "train_seconds": summary["train_seconds"], "optimizer_steps": summary["global_step"],
             "resumed_from": summary.get("resumed_from"),
-            "cpu_cores": os.cpu_count(), "tokens_seen": summary.get("tokens_seen")}
+            "cpu_cores": os.cpu_count(), "tokens_seen": summary.get("tokens_seen"),
+            # Other jobs on the machine slow a run down: the load says how quiet it was.
+            "load_average_before": [round(x, 2) for x in load0],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()]}
     cost["train_s_per_step"] = round(summary["train_seconds"] / max(1, summary["global_step"]), 2)
     write_json_atomic(run_dir / "cost.json", cost)
     return run_dir
