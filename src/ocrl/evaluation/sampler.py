@@ -3,10 +3,11 @@
 The transformers path is a small continuous-batching loop around the model's forward pass:
 up to ``batch_size`` sequences decode together with a KV cache; a sequence leaves the batch
 the moment it ends (EOS, its format's stop condition, or ``max_new_tokens``) and queued
-prompts take its place, so no step is spent on finished rows. Prompts are left-padded, the
-n samples of a prompt share one prefill, a token prefix common to all prompts (a chat
-template's system turn and instruction) is computed once, and the cache is trimmed of
-columns that only padding still uses. Models whose cache is not a plain ``DynamicCache``
+prompts take its place, so no step is spent on finished rows. Prompts are left-padded and
+prefilled in batches of similar length (little compute spent on padding), the n samples of a
+prompt share one prefill, a token prefix common to all prompts (a chat template's system turn
+and instruction) is computed once, and the cache is trimmed of columns that only padding
+still uses. Models whose cache is not a plain ``DynamicCache``
 (sliding-window or hybrid attention) fall back to batched ``model.generate``.
 """
 
