@@ -433,24 +433,26 @@ def main(argv: list[str] | None = None) -> dict:
         for name, run_dir in trained.items():
             evals[name] = eval_run(args, name, run_dir, out, n, temperature, args.seeds[0])
         tag = eval_tag(args, n, temperature)
-        # Runs of the plan finished by earlier invocations join the reports.
+        # Runs of the plan finished by earlier invocations join the reports (only them:
+        # nothing is evaluated here that this invocation did not select).
+        reported = dict(trained)
         for spec in specs:
             done = out / "eval" / tag / spec["name"]
             if spec["name"] not in evals and (done / "metrics.json").exists():
                 evals[spec["name"]] = done
-                trained.setdefault(spec["name"], out / "train" / spec["name"])
+                reported[spec["name"]] = out / "train" / spec["name"]
         names = list(evals)
         reports[f"{tag}_vs_base"] = report(out / "reports" / f"{tag}_vs_base",
-                                           [evals[k] for k in names], trained)
+                                           [evals[k] for k in names], reported)
         if "sft" in names:
             order = ["sft"] + [k for k in names if k != "sft"]
             reports[f"{tag}_vs_sft"] = report(out / "reports" / f"{tag}_vs_sft",
-                                              [evals[k] for k in order], trained)
+                                              [evals[k] for k in order], reported)
         seeds_md = out / "reports" / f"{tag}_seeds.md"
         seeds_md.write_text("\n".join(seed_table({k: pass1(v) for k, v in evals.items()},
                                                   args.seeds)) + "\n", encoding="utf-8")
         if n == 1:
-            cost = cost_table(out, trained, evals)
+            cost = cost_table(out, reported, evals)
     summary = {"split": meta, "reports": reports, "cost": cost,
                "wall_s_this_invocation": round(time.time() - began, 1)}
     write_json_atomic(out / "paper_repro_summary.json", summary)
