@@ -29,9 +29,10 @@ total for offline RL and online GRPO, the pass@1 each reaches, and pass@1 per CP
 The full experiment of the issue (takes days on 2 CPU cores):
     .venv/bin/python benchmarks/paper_repro.py --out outputs/paper_repro_full \\
         --eval-problems 82 --n-samples 5 --seeds 0 1 --lora --max-steps 200 \\
-        --online-steps 200 --max-new-tokens 512
-The reduced configuration run for RESULTS.md:
-    .venv/bin/python benchmarks/paper_repro.py --out outputs/paper_repro
+        --online-steps 200 --max-new-tokens 512 --train-groups 0 \\
+        --methods sft sft_tokmatch dpo offline_rl offline_rl_ref grpo_online
+The invocations behind RESULTS.md (12 steps, --only picking the runs of each) are listed there;
+OUT/invocations.jsonl logs every invocation.
 """
 
 from __future__ import annotations
