@@ -162,8 +162,8 @@ def read_yaml_config(path: str | Path) -> dict[str, Any]:
             data[long] = data.pop(short)
     unknown = sorted(set(data) - _field_names())
     if unknown:
-        raise InputError(f"unknown setting (not a field of OfflineRLConfig or "
-                         f"TrainingArguments)", path=str(path), field=unknown[0])
+        raise InputError("unknown setting (not a field of OfflineRLConfig or "
+                         "TrainingArguments)", path=str(path), field=unknown[0])
     return data
 
 
