@@ -28,7 +28,7 @@ import types
 import zlib
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from ocrl.codenet.reader import (UNINFORMATIVE_STATUSES, Submission, metadata_fi
                                  read_submissions)
 from ocrl.codenet.statements import PROBLEM_FILE, read_problem_list, read_statement
 from ocrl.atomic import write_json_atomic, write_parquet_atomic
+from ocrl.config_files import reject_unknown_keys
 from ocrl.errors import InputError
 from ocrl.grouping import (SPLITS, difficulty_buckets, first_unique, form_groups, group_sizes,
                            pass_rate, select_groups, split_of)
@@ -126,11 +127,7 @@ class PrepareConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], *, path: str | None = None) -> PrepareConfig:
-        known = {f.name for f in fields(cls)}
-        for key in values:
-            if key not in known:
-                raise InputError(f"unknown option (known: {', '.join(sorted(known))})",
-                                 path=path, field=key)
+        reject_unknown_keys(values, cls, path=path)
         values = dict(values)
         if isinstance(values.get("reward"), dict):
             values["reward"] = RewardConfig.from_dict(values["reward"], path=path)

@@ -8,10 +8,11 @@ of the same problem, so it needs them all).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from ocrl.codenet.python3 import compiles
+from ocrl.config_files import reject_unknown_keys
 from ocrl.errors import InputError
 from ocrl.sandbox.verdict import ACCEPTED
 
@@ -38,11 +39,7 @@ class RewardConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], *, path: str | None = None) -> RewardConfig:
-        known = {f.name for f in fields(cls)}
-        for key in values:
-            if key not in known:
-                raise InputError(f"unknown reward option (known: {', '.join(sorted(known))})",
-                                 path=path, field=f"reward.{key}")
+        reject_unknown_keys(values, cls, path=path, what="reward option", field_prefix="reward.")
         return cls(**values)
 
     @classmethod

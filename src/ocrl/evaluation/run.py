@@ -89,16 +89,11 @@ class EvalConfig:
 
 def load_eval_config(path: str | Path, overrides: dict | None = None) -> EvalConfig:
     """An EvalConfig from a YAML file (keys are EvalConfig fields), then ``overrides``."""
-    import dataclasses
 
-    from ocrl.config_files import read_yaml_mapping
+    from ocrl.config_files import read_yaml_mapping, reject_unknown_keys
 
     data = read_yaml_mapping(path)
-    known = {f.name for f in dataclasses.fields(EvalConfig)}
-    for key in data:
-        if key not in known:
-            raise InputError(f"unknown option; known: {', '.join(sorted(known))}",
-                             path=str(path), field=str(key))
+    reject_unknown_keys(data, EvalConfig, path=path)
     if "ks" in data:
         data["ks"] = tuple(data["ks"])
     return EvalConfig(**{**data, **(overrides or {})})
