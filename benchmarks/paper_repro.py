@@ -295,7 +295,7 @@ def train_run(args, spec: dict, data: Path, model_dir: Path, out: Path, groups) 
         max_steps=steps, learning_rate=args.learning_rate, seed=spec["seed"],
         per_device_train_batch_size=spec.get("groups_per_step", args.groups_per_step),
         use_lora=spec["use_lora"],
-        save_steps=max(1, steps // 2), max_completion_length=completion,
+        save_steps=max(1, steps // 2), keep_checkpoints=False, max_completion_length=completion,
         max_prompt_length=args.max_prompt_length, use_cpu=True, num_generations=4,
         generation_temperature=args.temperature, **settings),
         groups=None if online else groups)

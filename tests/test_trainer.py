@@ -335,3 +335,18 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(tmp_path):
     assert any(not torch.equal(a[name], start[name]) for name in a)
     summary = json.loads((tmp_path / "killed" / "train_summary.json").read_text())
     assert summary["global_step"] == 4 and summary["prompt_format"] == "plain"
+
+
+def test_finished_run_drops_its_checkpoints_only_when_asked(tmp_path):
+    from ocrl.trainer.pipeline import run_training
+
+    model_dir = save_tiny_model(tmp_path / "tiny")
+    for keep in (True, False):
+        out = tmp_path / f"keep_{keep}"
+        run_training(_args(tmp_path, output_dir=str(out), model_name_or_path=str(model_dir),
+                           per_device_train_batch_size=2, max_steps=2, save_strategy="steps",
+                           save_steps=1, prompt_format="plain", keep_checkpoints=keep),
+                     groups=pattern_groups(4))
+        left = sorted(path.name for path in out.glob("checkpoint-*"))
+        assert left == (["checkpoint-1", "checkpoint-2"] if keep else [])
+        assert (out / "model.safetensors").is_file() and (out / "train_summary.json").is_file()

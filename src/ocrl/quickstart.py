@@ -146,7 +146,8 @@ def run_quickstart(config: QuickstartConfig) -> dict:
                 data_dir=str(data_dir), method=method, max_steps=config.max_steps,
                 learning_rate=config.learning_rate, seed=config.seed,
                 per_device_train_batch_size=config.groups_per_step,
-                save_steps=max(1, config.max_steps // 2), max_completion_length=256,
+                save_steps=max(1, config.max_steps // 2), keep_checkpoints=False,
+                max_completion_length=256,
                 max_prompt_length=384, use_cpu=not _has_gpu()))
         trained[method] = run_dir
         timed(f"train_{method}", started)

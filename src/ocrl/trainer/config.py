@@ -97,6 +97,10 @@ class OfflineRLConfig(TrainingArguments):
     # ---- resuming ----
     auto_resume: bool = field(default=True, metadata={
         "help": "Resume from the last checkpoint in output_dir when there is one."})
+    keep_checkpoints: bool = field(default=True, metadata={
+        "help": "Keep output_dir/checkpoint-* once training has finished and the final model "
+                "is saved. They exist to resume a stopped run; each holds the weights and the "
+                "optimizer state (about 3x the model), so demos and sweeps turn this off."})
 
     # ---- TrainingArguments defaults that suit this trainer ----
     learning_rate: float = field(default=1e-5, metadata={"help": "Initial learning rate."})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,4 +238,18 @@ def run_training(args: OfflineRLConfig, *, groups=None, model=None, tokenizer=No
     }
     if trainer.is_world_process_zero():
         write_json_atomic(Path(args.output_dir) / SUMMARY_FILE, summary, sort_keys=True)
+        if not args.keep_checkpoints:
+            # Only after the summary: a run stopped in between is finished, not half-deleted.
+            remove_checkpoints(args.output_dir)
     return summary
+
+
+def remove_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
+    """Delete the checkpoint-* directories of a finished run; return what was deleted."""
+    removed = [path for path in sorted(Path(output_dir).glob("checkpoint-*")) if path.is_dir()]
+    for path in removed:
+        shutil.rmtree(path)
+    if removed:
+        logger.info("removed %d checkpoint(s) of the finished run in %s", len(removed),
+                    output_dir)
+    return removed
