@@ -14,7 +14,8 @@ Runs (same data, same optimizer steps and groups per step for every trained run)
   base            the untouched model
   sft             accepted samples only (ocrl train --method sft)
   sft_tokmatch    the same with --sft-token-groups groups per step: about offline RL's tokens
-  dpo             TRL's DPOTrainer on (accepted, rejected) pairs
+  dpo             TRL's DPOTrainer on (accepted, rejected) pairs, one pair per step
+  dpo_tokmatch    the same with --dpo-token-pairs pairs per step: about offline RL's tokens
   offline_rl      RLOO advantages, pg loss
   offline_rl_ref  RLOO, ref_clip loss (+ KL with --kl-beta)
   grpo_online     TRL's GRPOTrainer, sandbox reward, same problems (--online-steps)
@@ -30,7 +31,7 @@ The full experiment of the issue (takes days on 2 CPU cores):
     .venv/bin/python benchmarks/paper_repro.py --out outputs/paper_repro_full \\
         --eval-problems 82 --n-samples 5 --seeds 0 1 --lora --max-steps 200 \\
         --online-steps 200 --max-new-tokens 512 --train-groups 0 \\
-        --methods sft sft_tokmatch dpo offline_rl offline_rl_ref grpo_online
+        --methods sft sft_tokmatch dpo dpo_tokmatch offline_rl offline_rl_ref grpo_online
 The invocations behind RESULTS.md (12 steps, --only picking the runs of each) are listed there;
 OUT/invocations.jsonl logs every invocation.
 """
@@ -76,6 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--groups-per-step", type=int, default=1)
     p.add_argument("--sft-token-groups", type=int, default=4,
                    help="groups per step of the sft_tokmatch run")
+    p.add_argument("--dpo-token-pairs", type=int, default=2,
+                   help="pairs per step of the dpo_tokmatch run")
     p.add_argument("--train-groups", type=int, default=24,
                    help="groups (of the prepared training half) every offline run draws from, "
                         "picked by --split-seed; 0 = all. DPO and ref_clip compute reference "
@@ -169,10 +172,9 @@ def count_buckets(problems) -> dict[str, int]:
 
 
 def make_split(args, out: Path, labels: Path) -> dict:
-    """Train problems (with difficulty) and the training half's labels."""
-    meta_path = out / "split.json"
-    if meta_path.exists():
-        return json.loads(meta_path.read_text())
+    """Train problems (with difficulty) and the training half's labels. The split is
+    recomputed every time (it is cheap and seeded), so split.json always describes it as
+    this code computes it; the training files are written once."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -180,12 +182,13 @@ def make_split(args, out: Path, labels: Path) -> dict:
     from ocrl.jsonl import write_jsonl
 
     train, held_out = bucketed_split(args, labels)
-    write_jsonl(out / "train_problems.jsonl", [p.to_dict() for p in train])
     train_ids = {p.task_id for p in train}
     table = pq.read_table(labels)
     keep = [t in train_ids for t in table.column("task_id").to_pylist()]
     train_labels = table.filter(pa.array(keep))
-    write_parquet_atomic(out / "train_labels.parquet", train_labels)
+    if not (out / "train_labels.parquet").exists():
+        write_jsonl(out / "train_problems.jsonl", [p.to_dict() for p in train])
+        write_parquet_atomic(out / "train_labels.parquet", train_labels)
     meta = {"split_seed": args.split_seed, "train_problems": len(train),
             "heldout_problems": len(held_out),
             "train_samples": train_labels.num_rows,
@@ -197,7 +200,7 @@ def make_split(args, out: Path, labels: Path) -> dict:
             "overlap": sorted(train_ids & {p.task_id for p in held_out})}
     if meta["overlap"]:
         sys.exit("split bug: a problem is in both halves")
-    write_json_atomic(meta_path, meta)
+    write_json_atomic(out / "split.json", meta)
     return meta
 
 
@@ -256,6 +259,9 @@ def run_specs(args) -> list[dict]:
             # for about offline RL's tokens in the same number of steps.
             "sft_tokmatch": {"method": "sft", "groups_per_step": args.sft_token_groups},
             "dpo": {"method": "dpo"},
+            # DPO's batch is pairs, not groups: one (accepted, rejected) pair is about half
+            # a group of 4, so this control takes --dpo-token-pairs pairs per step.
+            "dpo_tokmatch": {"method": "dpo", "groups_per_step": args.dpo_token_pairs},
             "offline_rl": {"method": "offline_rl", "advantage": "rloo", "loss": "pg"},
             "offline_rl_ref": {"method": "offline_rl", "advantage": "rloo", "loss": "ref_clip",
                                "kl_beta": args.kl_beta},

@@ -38,12 +38,15 @@ def test_run_plan_names_first_seed_plainly_and_lora_runs_apart(repro):
     assert by_name["offline_rl"]["advantage"] == "rloo" and by_name["offline_rl"]["loss"] == "pg"
 
 
-def test_token_matched_sft_takes_more_groups_per_step(repro):
-    args = repro.parse_args(["--methods", "sft", "sft_tokmatch", "--sft-token-groups", "3"])
+def test_token_matched_controls_take_more_per_step(repro):
+    args = repro.parse_args(["--methods", "sft", "sft_tokmatch", "dpo", "dpo_tokmatch",
+                             "--sft-token-groups", "3", "--dpo-token-pairs", "5"])
     specs = {spec["name"]: spec for spec in repro.run_specs(args)}
     assert specs["sft_tokmatch"]["method"] == "sft"
     assert specs["sft_tokmatch"]["groups_per_step"] == 3
-    assert "groups_per_step" not in specs["sft"]
+    assert specs["dpo_tokmatch"]["method"] == "dpo"
+    assert specs["dpo_tokmatch"]["groups_per_step"] == 5
+    assert "groups_per_step" not in specs["sft"] and "groups_per_step" not in specs["dpo"]
 
 
 def test_eval_tags_name_sampling_and_problem_count(repro):
