@@ -365,7 +365,11 @@ def seed_table(pass1_by_run: dict[str, float], seeds: list[int]) -> list[str]:
 
 
 def cost_table(out: Path, trained: dict[str, Path], evals: dict[str, Path]) -> dict:
-    """Online GRPO against offline RL: time per step, total, pass@1 and pass@1 per CPU-hour."""
+    """Online GRPO against offline RL: time per step, total, pass@1 and pass@1 per CPU-hour.
+
+    Ratios come from matched pairs only (grpo_online<suffix> against offline_rl<suffix>: same
+    seed, same LoRA setting), one line per pair, each row showing the load average it ran
+    under: a pair timed while other jobs shared the CPU says so instead of being averaged in."""
     rows = {}
     base = pass1(evals["base"])
     for name, run_dir in trained.items():
@@ -375,31 +379,41 @@ def cost_table(out: Path, trained: dict[str, Path], evals: dict[str, Path]) -> d
         rows[name] = {**cost, "greedy_pass@1": p1, "delta_vs_base": p1 - base,
                       "pass@1_per_cpu_hour": p1 / hours if hours else None,
                       "delta_per_cpu_hour": (p1 - base) / hours if hours else None}
-    offline = [n for n in rows if n.startswith("offline_rl") and not n.startswith("offline_rl_ref")]
-    online = [n for n in rows if n.startswith("grpo_online")]
-    ratio = None
-    if offline and online:
-        per = lambda names, key: sum(rows[n][key] for n in names) / len(names)  # noqa: E731
-        ratio = {"online/offline wall per step": per(online, "wall_s") / per(online, "optimizer_steps")
-                 / (per(offline, "wall_s") / per(offline, "optimizer_steps")),
-                 "online/offline train_s per step": per(online, "train_s_per_step")
-                 / per(offline, "train_s_per_step"),
-                 "online/offline cpu per step": per(online, "cpu_s") / per(online, "optimizer_steps")
-                 / (per(offline, "cpu_s") / per(offline, "optimizer_steps"))}
+    ratios = cost_ratios(rows)
     header = ("| run | steps | train s/step | wall s (total, incl. load/save) | CPU s (total) | "
-              "greedy pass@1 | Δ vs base | pass@1 per CPU-hour |")
-    lines = [header, "|" + "---|" * 8]
+              "load avg before | greedy pass@1 | Δ vs base | Δ per CPU-hour |")
+    lines = [header, "|" + "---|" * 9]
     for name, r in rows.items():
+        load = r.get("load_average_before")
         lines.append(f"| {name} | {r['optimizer_steps']} | {r['train_s_per_step']:.1f} | "
-                     f"{r['wall_s']:.0f} | {r['cpu_s']:.0f} | {r['greedy_pass@1']:.3f} | "
-                     f"{r['delta_vs_base']:+.3f} | {r['pass@1_per_cpu_hour']:.2f} |")
-    if ratio:
-        lines += ["", "Cost ratios (online GRPO / offline RL, mean over seeds): "
-                  + "; ".join(f"{k} = {v:.2f}" for k, v in ratio.items())]
-    summary = {"base_greedy_pass@1": base, "runs": rows, "ratios": ratio}
+                     f"{r['wall_s']:.0f} | {r['cpu_s']:.0f} | "
+                     f"{'–' if load is None else f'{load[0]:.1f}'} | {r['greedy_pass@1']:.3f} | "
+                     f"{r['delta_vs_base']:+.3f} | {r['delta_per_cpu_hour']:+.3f} |")
+    for pair, ratio in ratios.items():
+        lines += ["", f"{pair}: " + "; ".join(f"{k} = {v:.2f}x" for k, v in ratio.items())]
+    summary = {"base_greedy_pass@1": base, "runs": rows, "ratios": ratios}
     write_json_atomic(out / "cost.json", summary)
     (out / "cost.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return summary
+
+
+def cost_ratios(rows: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """Online over offline cost per optimizer step, for each grpo_online<suffix> run whose
+    offline_rl<suffix> twin is in ``rows``."""
+    ratios = {}
+    for name in rows:
+        if not name.startswith("grpo_online"):
+            continue
+        twin = "offline_rl" + name[len("grpo_online"):]
+        if twin not in rows:
+            continue
+        on, off = rows[name], rows[twin]
+        per_step = lambda r, key: r[key] / r["optimizer_steps"]  # noqa: E731
+        ratios[f"{name} / {twin}"] = {
+            "train s per step": on["train_s_per_step"] / off["train_s_per_step"],
+            "wall per step": per_step(on, "wall_s") / per_step(off, "wall_s"),
+            "CPU per step": per_step(on, "cpu_s") / per_step(off, "cpu_s")}
+    return ratios
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -67,3 +67,20 @@ def test_seed_table_pairs_a_kinds_seeds_and_averages_them(repro):
     assert "| base | 0.100 | – | 0.100 |  |" in lines
     assert "| sft | 0.200 | 0.400 | 0.300 | +0.200 |" in lines
     assert "| offline_rl_lora | 0.300 | – | 0.300 | +0.200 |" in lines
+
+
+def test_cost_ratios_pair_online_and_offline_runs_of_the_same_seed_and_lora(repro):
+    def row(train, wall, cpu, steps=10):
+        return {"train_s_per_step": train, "wall_s": wall, "cpu_s": cpu, "optimizer_steps": steps}
+
+    rows = {"offline_rl": row(5.0, 60, 100), "offline_rl_s1": row(4.0, 50, 80),
+            "offline_rl_lora": row(2.0, 30, 40), "offline_rl_ref": row(1.0, 1, 1),
+            "grpo_online": row(20.0, 240, 300), "grpo_online_s1": row(10.0, 100, 320, steps=20),
+            "grpo_online_lora_s1": row(9.0, 9, 9)}
+    ratios = repro.cost_ratios(rows)
+    assert set(ratios) == {"grpo_online / offline_rl", "grpo_online_s1 / offline_rl_s1"}
+    assert ratios["grpo_online / offline_rl"] == {
+        "train s per step": 4.0, "wall per step": 4.0, "CPU per step": 3.0}
+    # 20 steps online against 10 offline: per step, not in total
+    assert ratios["grpo_online_s1 / offline_rl_s1"] == {
+        "train s per step": 2.5, "wall per step": 1.0, "CPU per step": 2.0}
