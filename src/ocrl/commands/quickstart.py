@@ -33,9 +33,11 @@ def quickstart_command(
     batch_size: int = typer.Option(DEFAULTS.batch_size, help="Sequences generated together."),
     timeout: float = typer.Option(DEFAULTS.timeout_s, help="Sandbox seconds per sample."),
 ) -> None:
-    """Split HumanEval in halves; build an offline dataset on one (canonical solutions + the base
+    """The whole pipeline on HumanEval, a demonstration on a tiny budget.
+
+    Split HumanEval in halves; build an offline dataset on one (canonical solutions + the base
     model's judged samples); train offline RL and SFT; evaluate base, SFT and offline RL on the
-    other half; print the comparison and write the report. A demonstration on a tiny budget."""
+    other half; print the comparison and write the report."""
     from ocrl.quickstart import run_quickstart
 
     run_quickstart(QuickstartConfig(
