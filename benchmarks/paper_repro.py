@@ -18,6 +18,7 @@ Runs (same data, same optimizer steps and groups per step for every trained run)
   dpo_tokmatch    the same with --dpo-token-pairs pairs per step: about offline RL's tokens
   offline_rl      RLOO advantages, pg loss
   offline_rl_ref  RLOO, ref_clip loss (+ KL with --kl-beta)
+  offline_rl_default  `ocrl train`'s defaults, whatever they are (no flag of this script's)
   grpo_online     TRL's GRPOTrainer, sandbox reward, same problems (--online-steps)
 each for every --seeds, and again with LoRA with --lora.
 
@@ -87,7 +88,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--learning-rate", type=float, default=1e-5)
     p.add_argument("--kl-beta", type=float, default=0.0, help="KL weight of offline_rl_ref")
     p.add_argument("--max-completion-length", type=int, default=256,
-                   help="training: completion tokens kept (grpo_online: generated)")
+                   help="training: longer completions are dropped, counted in each run's "
+                        "train_summary.json (grpo_online: tokens generated)")
     p.add_argument("--online-completion-length", type=int, default=None,
                    help="tokens generated per grpo_online completion (default: the above)")
     p.add_argument("--max-prompt-length", type=int, default=384)
@@ -265,6 +267,7 @@ def run_specs(args) -> list[dict]:
             "offline_rl": {"method": "offline_rl", "advantage": "rloo", "loss": "pg"},
             "offline_rl_ref": {"method": "offline_rl", "advantage": "rloo", "loss": "ref_clip",
                                "kl_beta": args.kl_beta},
+            "offline_rl_default": {"method": "offline_rl"},
             "grpo_online": {"method": "grpo_online"}}
     unknown = [m for m in args.methods if m not in base]
     if unknown:

@@ -121,11 +121,11 @@ def run_ocrl(args, groups, model_dir, share_prompt: bool) -> dict:
         seconds = time.perf_counter() - started
         logged = run.trainer.state.num_input_tokens_seen
     counts = run.extra["groups"]
-    truncated = counts["prompts_truncated"] + counts["completions_truncated"]
+    dropped = counts["groups_dropped_prompt_too_long"] + counts["completions_dropped_too_long"]
     return {"name": "ocrl offline_rl pg" + ("" if share_prompt else " (share_prompt off)"),
             "tokens": tokens, "tokens_counted_by_trainer": logged, "sequences": sequences,
             "steps": len(timer.steps), "seconds": seconds, "step_seconds": timer.steps,
-            "truncated": truncated, "format": run.prompt_format}
+            "dropped_too_long": dropped, "format": run.prompt_format}
 
 
 def run_trl(args, groups, model_dir) -> dict:

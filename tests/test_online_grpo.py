@@ -85,3 +85,37 @@ def test_grpo_online_two_steps_on_tiny_model(tmp_path):
     # so the weights may legitimately stay put; the run must still complete its steps.
     json.dumps(extra)
     assert set(before) == {k for k, _ in model.named_parameters()}
+
+
+def _config(**overrides):
+    from ocrl.trainer.config import OfflineRLConfig
+
+    return OfflineRLConfig(output_dir="unused", use_cpu=True, report_to="none", **overrides)
+
+
+def test_grpo_online_forwards_the_algorithm_flags():
+    from ocrl.trainer.online import grpo_config
+
+    config = grpo_config(_config())  # defaults: rloo, token_mean, no KL
+    assert (config.scale_rewards, config.loss_type, config.beta) == ("none", "dapo", 0.0)
+    config = grpo_config(_config(advantage="grpo", aggregation="sequence_mean", kl_beta=0.05,
+                                 epsilon_low=0.1, epsilon_high=0.3, warmup_steps=3,
+                                 max_grad_norm=0.5, per_device_train_batch_size=3,
+                                 num_generations=4))
+    assert (config.scale_rewards, config.loss_type, config.beta) == ("group", "grpo", 0.05)
+    assert (config.epsilon, config.epsilon_high) == (0.1, 0.3)
+    # TrainingArguments settings are carried over whole, not through a whitelist
+    assert config.warmup_steps == 3 and config.max_grad_norm == 0.5
+    assert config.per_device_train_batch_size == 12  # 3 groups of 4 generations
+    assert grpo_config(_config(aggregation="dr_grpo")).loss_type == "dr_grpo"
+
+
+@pytest.mark.parametrize("overrides, field", [
+    ({"advantage": "none"}, "advantage"), ({"advantage_clip": 1.0}, "advantage_clip"),
+    ({"zero_advantage": "drop_samples"}, "zero_advantage")])
+def test_grpo_online_refuses_what_trl_cannot_do(overrides, field):
+    from ocrl.errors import InputError
+    from ocrl.trainer.online import grpo_config
+
+    with pytest.raises(InputError, match=field):
+        grpo_config(_config(**overrides))

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from tiny_lm import make_model, make_tokenizer, pattern_groups, save_tiny_model
+from tiny_lm import make_model, make_tokenizer, pattern_groups, save_tiny_model, uneven_groups
 
 from ocrl.trainer.collator import block_attention_mask, collate_groups
 from ocrl.trainer.config import OfflineRLConfig
@@ -22,9 +22,10 @@ def tokenizer():
 
 
 def _args(tmp_path, **overrides) -> OfflineRLConfig:
+    # pg: these tests need no reference log-probs (the default loss, ref_clip, reads them)
     settings = dict(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, max_steps=4,
                     learning_rate=3e-3, report_to="none", save_strategy="no", logging_steps=1,
-                    use_cpu=True, disable_tqdm=True, seed=0)
+                    use_cpu=True, disable_tqdm=True, seed=0, loss="pg")
     settings.update(overrides)
     return OfflineRLConfig(**settings)
 
@@ -73,14 +74,26 @@ def test_prepare_groups_tokens_advantages_and_policies(tokenizer):
     assert all(a == 1.0 for row in raw for a in row["advantages"])
 
 
-def test_prepare_groups_truncates_and_rejects_bad_rows(tokenizer):
-    groups = pattern_groups(1)
-    data, stats = prepare_groups(groups, tokenizer, prompt_format="plain", max_prompt_length=4,
-                                 max_completion_length=5)
-    assert data[0]["prompt_ids"] == tokenizer("def f0(x):\n")["input_ids"][-4:]
-    assert all(len(c) == 5 for c in data[0]["completion_ids"])
-    assert stats.prompts_truncated == 1 and stats.completions_truncated == 4
+def test_prepare_groups_drops_what_does_not_fit_and_rejects_bad_rows(tokenizer):
     from ocrl.errors import InputError
+
+    groups = pattern_groups(2)
+    groups[0]["completions"][0] += "    # a long accepted answer\n"
+    long_ids = len(tokenizer(groups[0]["completions"][0])["input_ids"]) + 1  # + EOS
+    short_ids = len(tokenizer(groups[0]["completions"][1])["input_ids"]) + 1
+    data, stats = prepare_groups(groups, tokenizer, prompt_format="plain",
+                                 max_completion_length=long_ids - 1)
+    # the long completion is dropped whole, never cut; the rest of its group stays and its
+    # advantages are those of the samples that remain (rewards 0, 1, 0: RLOO -0.5, 1, -0.5)
+    assert stats.completions_dropped_too_long == 1 and stats.groups_kept == 2
+    assert stats.longest_completion_tokens == long_ids
+    assert all(ids[-1] == tokenizer.eos_token_id for row in data for ids in row["completion_ids"])
+    assert data[0]["rewards"] == [0.0, 1.0, 0.0] and \
+        data[0]["advantages"] == pytest.approx([-0.5, 1.0, -0.5])
+    assert all(len(ids) <= long_ids - 1 for row in data for ids in row["completion_ids"])
+    with pytest.raises(InputError, match="2 had a prompt over max_prompt_length=4"):
+        prepare_groups(groups, tokenizer, prompt_format="plain", max_prompt_length=4)
+    assert short_ids < long_ids
 
     bad = [{**groups[0], "rewards": [1.0]}]
     with pytest.raises(InputError, match="line 1.*rewards"):
@@ -88,6 +101,19 @@ def test_prepare_groups_truncates_and_rejects_bad_rows(tokenizer):
     same = [{**groups[0], "rewards": [1.0] * 4}]
     with pytest.raises(InputError, match="no group left"):
         prepare_groups(same, tokenizer, prompt_format="plain")
+
+
+def test_float_residue_is_no_advantage(tokenizer):
+    """Equal rewards summed from parts (0.1 + 0.2 vs 0.3) leave RLOO residue of ~1e-17 under
+    exact comparison; the one zero rule drops such a group and keeps a real difference."""
+    from ocrl.errors import InputError
+
+    group = {**pattern_groups(1)[0], "rewards": [0.1 + 0.2, 0.3, 0.3, 0.1 + 0.2]}
+    with pytest.raises(InputError, match="1 had all rewards equal"):
+        prepare_groups([group], tokenizer, prompt_format="plain")
+    real = {**group, "rewards": [0.3, 0.3, 0.3, 0.3 + 1e-6]}
+    data, stats = prepare_groups([real], tokenizer, prompt_format="plain")
+    assert stats.groups_kept == 1 and max(map(abs, data[0]["advantages"])) > 1e-7
 
 
 def test_collator_masks_prompt_and_padding():
@@ -146,6 +172,48 @@ def test_trainer_batches_keep_groups_whole(tmp_path, tokenizer):
         counts = torch.bincount(batch["group_index"])
         assert counts.tolist() == [4] * 4  # 4 groups per batch, each with all 4 completions
         break
+
+
+# ---- the loss of a step does not depend on how the step is cut ------------------------------
+
+AGGREGATION_MODES = ("token_mean", "sequence_mean", "group_mean", "sum_over_max_length")
+
+
+def _one_sgd_step(tmp_path, tokenizer, data, **overrides) -> dict[str, torch.Tensor]:
+    """The weight change of one plain-SGD optimizer step over all of ``data``."""
+    model = make_model(len(tokenizer), seed=5)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    args = _args(tmp_path, max_steps=1, optim="sgd", learning_rate=1.0, weight_decay=0.0,
+                 max_grad_norm=0.0, lr_scheduler_type="constant", **overrides)
+    OfflineRLTrainer(model=model, args=args, train_dataset=data,
+                     processing_class=tokenizer).train()
+    return {k: v - before[k] for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("aggregation", AGGREGATION_MODES)
+def test_gradient_accumulation_gives_the_same_update(tmp_path, tokenizer, aggregation):
+    data, _ = prepare_groups(uneven_groups(4), tokenizer, prompt_format="plain")
+    assert len(data) == 4 and len({len(r["completion_ids"]) for r in data}) > 1
+    whole = _one_sgd_step(tmp_path, tokenizer, data, aggregation=aggregation,
+                          per_device_train_batch_size=4, gradient_accumulation_steps=1)
+    cut = _one_sgd_step(tmp_path, tokenizer, data, aggregation=aggregation,
+                        per_device_train_batch_size=1, gradient_accumulation_steps=4)
+    norm = torch.sqrt(sum((v ** 2).sum() for v in whole.values()))
+    assert norm > 0
+    difference = torch.sqrt(sum(((whole[k] - cut[k]) ** 2).sum() for k in whole))
+    assert difference / norm < 1e-5, (aggregation, float(difference / norm))
+
+
+def test_gradient_accumulation_with_ref_clip_and_kl(tmp_path, tokenizer):
+    data, _ = prepare_groups(uneven_groups(4), tokenizer, prompt_format="plain")
+    data = data.map(lambda row: {"ref_logps": [[-3.0 + 0.1 * t for t in range(len(c))]
+                                               for c in row["completion_ids"]]})
+    settings = dict(loss="ref_clip", kl_beta=0.1, aggregation="token_mean")
+    whole = _one_sgd_step(tmp_path, tokenizer, data, per_device_train_batch_size=4, **settings)
+    cut = _one_sgd_step(tmp_path, tokenizer, data, per_device_train_batch_size=1,
+                        gradient_accumulation_steps=4, **settings)
+    for name in whole:
+        assert torch.allclose(whole[name], cut[name], atol=1e-7, rtol=1e-4), name
 
 
 # ---- behaviour ------------------------------------------------------------------------------
@@ -318,7 +386,24 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(tmp_path):
         return run_training(args, groups=groups)
 
     straight = run(tmp_path / "straight", 4)
-    first = run(tmp_path / "killed", 2)  # stands for a run killed after its step-2 checkpoint
+    # a run killed after its step-2 checkpoint: the same settings, stopped there
+    from transformers import TrainerCallback
+
+    from ocrl.trainer.pipeline import build_trainer
+
+    class StopAfterTwo(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            control.should_training_stop = state.global_step >= 2
+
+    killed = build_trainer(_args(tmp_path, output_dir=str(tmp_path / "killed"),
+                                 model_name_or_path=str(model_dir), per_device_train_batch_size=2,
+                                 max_steps=4, save_strategy="steps", save_steps=2,
+                                 lr_scheduler_type="constant", prompt_format="plain",
+                                 learning_rate=1e-2), groups=groups).trainer
+    killed.add_callback(StopAfterTwo())
+    killed.train()
+    first = {"global_step": killed.state.global_step,
+             "tokens_seen": killed.state.num_input_tokens_seen}
     assert first["global_step"] == 2 and (tmp_path / "killed" / "checkpoint-2").is_dir()
     # a kill while writing checkpoint-3 leaves it without trainer_state.json: not resumable
     (tmp_path / "killed" / "checkpoint-3").mkdir()

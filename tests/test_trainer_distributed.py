@@ -14,20 +14,24 @@ from tiny_lm import save_tiny_model
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _launch(worker: str, processes: int, *arguments: Path) -> None:
+    accelerate = Path(sys.executable).with_name("accelerate")
+    config = ROOT / "configs" / "accelerate" / "ddp.yaml"
+    command = [str(accelerate), "launch", "--config_file", str(config), "--num_processes",
+               str(processes), "--main_process_port", "0", str(ROOT / "tests" / worker),
+               *map(str, arguments)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
 def test_two_processes_over_gloo_end_with_identical_weights(tmp_path):
     from safetensors.torch import load_file
 
     model_dir = save_tiny_model(tmp_path / "tiny")
     out = tmp_path / "out"
-    accelerate = Path(sys.executable).with_name("accelerate")
-    config = ROOT / "configs" / "accelerate" / "ddp.yaml"
-    command = [str(accelerate), "launch", "--config_file", str(config), "--num_processes", "2",
-               "--main_process_port", "0", str(ROOT / "tests" / "tiny_ddp_worker.py"), str(out),
-               str(model_dir)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    _launch("tiny_ddp_worker.py", 2, out, model_dir)
 
     ranks = [torch.load(out / f"rank{i}.pt", weights_only=False) for i in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2]
@@ -42,3 +46,22 @@ def test_two_processes_over_gloo_end_with_identical_weights(tmp_path):
         assert torch.equal(value, ranks[1]["state"][name]), name
     assert any(not torch.equal(ranks[0]["state"][n], start[n]) for n in start)
     assert len(list((out / "ref").iterdir())) == 1  # the reference was computed once, by rank 0
+
+
+def test_one_and_two_processes_make_the_same_update_for_every_aggregation(tmp_path):
+    """The loss is normalised over the whole step on all processes, so one step over the same
+    4 uneven groups moves the weights the same on one process and on two."""
+    model_dir = save_tiny_model(tmp_path / "tiny", seed=3)
+    out = tmp_path / "out"
+    _launch("tiny_ddp_step_worker.py", 1, out, model_dir)
+    _launch("tiny_ddp_step_worker.py", 2, out, model_dir)
+    one = torch.load(out / "updates_1.pt", weights_only=False)
+    two = torch.load(out / "updates_2.pt", weights_only=False)
+    assert set(one) == set(two) == {"token_mean", "sequence_mean", "group_mean",
+                                    "sum_over_max_length"}
+    for aggregation in one:
+        norm = torch.sqrt(sum((v ** 2).sum() for v in one[aggregation].values()))
+        assert norm > 0, aggregation
+        difference = torch.sqrt(sum(((one[aggregation][k] - two[aggregation][k]) ** 2).sum()
+                                    for k in one[aggregation]))
+        assert difference / norm < 1e-5, (aggregation, float(difference / norm))

@@ -10,7 +10,7 @@ import torch
 from tiny_lm import pattern_groups, save_tiny_model
 
 from ocrl.errors import InputError
-from ocrl.trainer.config import parse_config, read_yaml_config
+from ocrl.trainer.config import OfflineRLConfig, parse_config, read_yaml_config
 from ocrl.trainer.pipeline import run_training
 
 
@@ -177,3 +177,25 @@ def test_ocrl_train_command_line(tmp_path, tiny):
     bad = CliRunner().invoke(app, ["train", "--model", str(tiny["plain"]), "--data",
                                    str(tmp_path / "nowhere"), "--output_dir", str(out)])
     assert bad.exit_code == 2 and "manifest.json" in bad.output
+
+
+def test_a_run_bounded_by_max_steps_visits_a_seeded_subset():
+    from datasets import Dataset
+
+    from ocrl.trainer.pipeline import visited_groups
+
+    data = Dataset.from_dict({"group_id": [str(i) for i in range(20)]})
+
+    def visited(**settings):
+        args = OfflineRLConfig(output_dir="unused", use_cpu=True, report_to="none", **settings)
+        return visited_groups(args, data)["group_id"]
+
+    # 3 steps x 2 groups x 2 accumulation = 12 of the 20 groups, the same 12 every time
+    subset = visited(max_steps=3, per_device_train_batch_size=2, gradient_accumulation_steps=2)
+    assert len(subset) == len(set(subset)) == 12 and set(subset) < set(data["group_id"])
+    assert subset == visited(max_steps=3, per_device_train_batch_size=2,
+                             gradient_accumulation_steps=2)
+    assert subset != visited(max_steps=3, per_device_train_batch_size=2,
+                             gradient_accumulation_steps=2, seed=1)
+    assert visited(max_steps=10, per_device_train_batch_size=2) == data["group_id"]
+    assert visited(num_train_epochs=1) == data["group_id"]  # no max_steps: every group

@@ -76,3 +76,17 @@ def pattern_groups(n_problems: int, k: int = 4, seed: int = 0, offset: int = 0) 
                        "style": "assert", "completions": completions, "rewards": rewards,
                        "statuses": statuses})
     return groups
+
+
+def uneven_groups(n_problems: int = 4, seed: int = 0) -> list[dict]:
+    """`pattern_groups` made uneven: groups of 2 to 4 samples and completions of different
+    lengths, so that every loss normaliser (tokens, sequences, groups) differs between
+    micro-batches and the way a step is cut would show."""
+    groups = pattern_groups(n_problems, seed=seed)
+    for index, group in enumerate(groups):
+        keep = 4 - index % 3  # 4, 3, 2, 4, ...
+        for name in ("completions", "rewards", "statuses"):
+            group[name] = group[name][:keep]
+        group["completions"] = [c + "    # pad\n" * ((index + j) % 3)
+                                for j, c in enumerate(group["completions"])]
+    return groups

@@ -56,9 +56,22 @@ def first_unique(codes: Sequence[str]) -> list[int]:
     return keep
 
 
-def is_zero_variance(rewards: Sequence[float], tolerance: float = 1e-9) -> bool:
-    """All rewards equal: every group advantage would be 0, so the group teaches nothing."""
-    return max(rewards) - min(rewards) <= tolerance
+# The one tolerance below which rewards count as equal and advantages as zero, used by
+# grouping (here), the advantage estimators and the trainer's group preparation. Rewards are
+# sums of a few parts of order 1, so float rounding (RLOO of equal rewards gives ~1e-17)
+# stays far below it and any real difference far above it.
+ZERO_TOLERANCE = 1e-9
+
+
+def is_zero_variance(rewards: Sequence[float]) -> bool:
+    """All rewards equal (within ZERO_TOLERANCE): every baselined advantage of the group is 0,
+    so the group teaches nothing."""
+    return max(rewards) - min(rewards) <= ZERO_TOLERANCE
+
+
+def is_zero_advantage(advantages: Sequence[float]) -> bool:
+    """Every advantage is 0 within ZERO_TOLERANCE: the samples carry no gradient."""
+    return all(abs(a) <= ZERO_TOLERANCE for a in advantages)
 
 
 def group_sizes(n: int, group_size: int | str, min_size: int = 2, max_size: int = 8) -> list[int]:

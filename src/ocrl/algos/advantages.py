@@ -7,7 +7,9 @@ sample. Groups may differ in size. Register a new one with ``@register_advantage
 Conventions (chosen so that every formula is defined for every group):
 - std is the sample standard deviation (Bessel-corrected, as torch.std, TRL and verl use);
 - a group of one sample has no leave-one-out baseline and no spread, so every baselined
-  estimator gives it advantage 0.
+  estimator gives it advantage 0;
+- a group whose rewards are equal within `ocrl.grouping.ZERO_TOLERANCE` gets advantages of
+  exactly 0 from every baselined estimator (not float residue such as 1e-17).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+
+from ocrl.grouping import ZERO_TOLERANCE
 
 AdvantageFn = Callable[..., torch.Tensor]
 ADVANTAGE_ESTIMATORS: dict[str, AdvantageFn] = {}
@@ -52,11 +56,18 @@ def _group_moments(rewards: torch.Tensor, group_index: torch.Tensor):
     return sizes[dense], sums[dense], means[dense], std[dense]
 
 
+def _baselined(advantages: torch.Tensor, rewards: torch.Tensor, group_index: torch.Tensor,
+               size: torch.Tensor) -> torch.Tensor:
+    """Exactly 0 where the group has one sample or equal rewards."""
+    zero = (size <= 1) | zero_variance_groups(rewards, group_index)
+    return torch.where(zero, torch.zeros_like(advantages), advantages)
+
+
 def _rloo(rewards: torch.Tensor, group_index: torch.Tensor) -> torch.Tensor:
     size, total, _, _ = _group_moments(rewards, group_index)
     r = rewards.to(torch.float64)
     baseline = (total - r) / (size - 1).clamp(min=1)
-    return torch.where(size > 1, r - baseline, torch.zeros_like(r))
+    return _baselined(r - baseline, rewards, group_index, size)
 
 
 @register_advantage("rloo")
@@ -73,7 +84,7 @@ def grpo_advantages(rewards: torch.Tensor, group_index: torch.Tensor, *,
     size, _, mean, std = _group_moments(rewards, group_index)
     r = rewards.to(torch.float64)
     advantages = (r - mean) / (std + eps)
-    return torch.where(size > 1, advantages, torch.zeros_like(r)).to(rewards.dtype)
+    return _baselined(advantages, rewards, group_index, size).to(rewards.dtype)
 
 
 @register_advantage("rloo_std")
@@ -108,7 +119,8 @@ def compute_advantages(rewards: torch.Tensor, group_index: torch.Tensor, estimat
 
 
 def zero_variance_groups(rewards: torch.Tensor, group_index: torch.Tensor) -> torch.Tensor:
-    """Per-sample flag: does this sample's group have all rewards equal?"""
+    """Per-sample flag: are this sample's group's rewards all equal (within ZERO_TOLERANCE,
+    the rule of `ocrl.grouping.is_zero_variance`)?"""
     _, dense = torch.unique(group_index, return_inverse=True)
     n_groups = int(dense.max()) + 1 if dense.numel() else 0
     r = rewards.to(torch.float64)
@@ -116,4 +128,4 @@ def zero_variance_groups(rewards: torch.Tensor, group_index: torch.Tensor) -> to
     low = torch.full((n_groups,), torch.inf, dtype=torch.float64, device=r.device)
     high = high.scatter_reduce(0, dense, r, reduce="amax")
     low = low.scatter_reduce(0, dense, r, reduce="amin")
-    return (high == low)[dense]
+    return (high - low <= ZERO_TOLERANCE)[dense]

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from collections import defaultdict
 
@@ -81,16 +80,11 @@ def dpo_pairs(groups, tokenizer, *, prompt_format: str, pairs_per_problem: int =
 
 def dpo_config_from(args):
     """A TRL `DPOConfig` carrying every TrainingArguments setting of ``args``."""
-    from transformers import TrainingArguments
     from trl import DPOConfig
 
-    # The deprecated gradient_checkpointing* aliases are left out: TRL defaults them to True,
-    # and the resolved activation_checkpointing below is what counts.
-    aliases = ("gradient_checkpointing", "gradient_checkpointing_kwargs")
-    shared = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainingArguments)
-              if f.init and f.name not in aliases}
-    shared["activation_checkpointing"] = args.activation_checkpointing
-    shared["report_to"] = args.report_to or "none"
+    from ocrl.trainer.config import training_arguments_of
+
+    shared = training_arguments_of(args)
     shared["include_num_input_tokens_seen"] = "non_padding"  # for train_summary.json
     return DPOConfig(**shared, beta=args.dpo_beta,
                      max_length=args.max_prompt_length + args.max_completion_length,

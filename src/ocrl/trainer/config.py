@@ -43,9 +43,12 @@ class OfflineRLConfig(TrainingArguments):
     model_dtype: str = field(default="auto", metadata={
         "help": "dtype the weights are loaded in (auto keeps the stored one; float32, bfloat16)."})
     max_prompt_length: int = field(default=512, metadata={
-        "help": "Prompt tokens kept (the end of longer prompts is kept)."})
+        "help": "Groups whose prompt has more tokens are dropped (counted in "
+                "train_summary.json), never cut."})
     max_completion_length: int = field(default=512, metadata={
-        "help": "Completion tokens kept, EOS included; also the constant of sum_over_max_length."})
+        "help": "Completions with more tokens (EOS included) are dropped (counted), never cut: a "
+                "cut answer teaches the model not to stop. Also the constant of "
+                "sum_over_max_length."})
 
     # ---- the algorithm ----
     advantage: str = field(default="rloo", metadata={
@@ -57,10 +60,13 @@ class OfflineRLConfig(TrainingArguments):
         "help": "drop_groups: drop groups whose advantages are all 0 (e.g. all rewards equal); "
                 "drop_samples: also drop single samples with advantage 0; keep: train on all.",
         "choices": ZERO_ADVANTAGE_POLICIES})
-    loss: str = field(default="pg", metadata={
-        "help": "Policy loss: pg (ratio fixed at 1) or ref_clip (clipped ratio to the reference)."})
-    aggregation: str = field(default="sequence_mean", metadata={
-        "help": "sequence_mean (GRPO), sum_over_max_length (Dr. GRPO) or token_mean (DAPO)."})
+    loss: str = field(default="ref_clip", metadata={
+        "help": "Policy loss: ref_clip (ratio to the frozen starting model, clipped: bounded, the "
+                "default) or pg (ratio fixed at 1: unbounded below, can collapse a long run)."})
+    aggregation: str = field(default="token_mean", metadata={
+        "help": "How token losses become the step's loss, normalised over the whole optimizer "
+                "step: token_mean (DAPO; every token weighs the same), sequence_mean (GRPO; every "
+                "sequence), group_mean (every group), sum_over_max_length (Dr. GRPO)."})
     kl_beta: float = field(default=0.0, metadata={
         "help": "Weight of the per-token KL penalty to the frozen reference (0 = off)."})
     epsilon_low: float = field(default=0.2, metadata={"help": "ref_clip: lower clip 1 - eps."})
@@ -142,7 +148,25 @@ class OfflineRLConfig(TrainingArguments):
 
     @property
     def needs_reference(self) -> bool:
-        return self.method == "offline_rl" and (self.loss == "ref_clip" or self.kl_beta > 0)
+        from ocrl.algos.losses import loss_needs_reference
+
+        return self.method == "offline_rl" and (loss_needs_reference(self.loss) or
+                                                self.kl_beta > 0)
+
+
+def training_arguments_of(args: TrainingArguments) -> dict[str, Any]:
+    """Every `TrainingArguments` setting of ``args``, to build another trainer's config (TRL's
+    DPOConfig, GRPOConfig) from an `ocrl train` config: the one way settings are carried over,
+    so a TrainingArguments field is never silently dropped."""
+    # The deprecated gradient_checkpointing* aliases are left out: TRL defaults them to True,
+    # and the resolved activation_checkpointing is what counts.
+    aliases = ("gradient_checkpointing", "gradient_checkpointing_kwargs")
+    shared = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainingArguments)
+              if f.init and f.name not in aliases}
+    if hasattr(args, "activation_checkpointing"):
+        shared["activation_checkpointing"] = args.activation_checkpointing
+    shared["report_to"] = args.report_to or "none"
+    return shared
 
 
 def _bf16_available() -> bool:

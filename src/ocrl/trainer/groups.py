@@ -18,6 +18,7 @@ import torch
 
 from ocrl.algos.advantages import compute_advantages
 from ocrl.errors import InputError
+from ocrl.grouping import is_zero_advantage, is_zero_variance
 
 
 @dataclass
@@ -29,38 +30,38 @@ class GroupStats:
     samples_dropped: int = 0
     groups_kept: int = 0
     samples_kept: int = 0
-    prompts_truncated: int = 0
-    completions_truncated: int = 0
+    # Over-long text is dropped, never cut: a cut answer never closes its code block or emits
+    # EOS, and training on it teaches the model to run on (issue 11).
+    groups_dropped_prompt_too_long: int = 0
+    completions_dropped_too_long: int = 0
+    longest_prompt_tokens: int = 0
+    longest_completion_tokens: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
-def encode_group_texts(tokenizer, prompt_text: str, targets: list[str], *, add_special: bool,
-                       max_prompt_length: int, max_completion_length: int):
-    """Token ids of one prompt and its completions, truncated; returns (ids, ids, flags)."""
+def encode_group_texts(tokenizer, prompt_text: str, targets: list[str], *, add_special: bool):
+    """Token ids of one prompt and its whole completions (EOS appended to each)."""
     prompt_ids = tokenizer(prompt_text, add_special_tokens=add_special)["input_ids"]
-    prompt_cut = len(prompt_ids) > max_prompt_length
-    if prompt_cut:
-        # The end of a prompt (the signature, the chat template's assistant header) is what
-        # the completion continues from, so that is what survives.
-        prompt_ids = prompt_ids[-max_prompt_length:]
     eos = tokenizer.eos_token_id
     if eos is None:
         raise ValueError("the tokenizer has no EOS token; completions need one to end")
-    completion_ids, cut = [], []
-    for target in targets:
-        ids = tokenizer(target, add_special_tokens=False)["input_ids"] + [eos]
-        cut.append(len(ids) > max_completion_length)
-        completion_ids.append(ids[:max_completion_length])
-    return prompt_ids, completion_ids, prompt_cut, cut
+    completion_ids = [tokenizer(target, add_special_tokens=False)["input_ids"] + [eos]
+                      for target in targets]
+    return prompt_ids, completion_ids
 
 
 def prepare_groups(groups, tokenizer, *, prompt_format: str, advantage: str = "rloo",
                    advantage_eps: float = 1e-4, advantage_clip: float | None = None,
                    zero_advantage: str = "drop_groups", max_prompt_length: int = 512,
                    max_completion_length: int = 512, source: str = "groups"):
-    """Tokenize groups and attach advantages; returns (datasets.Dataset, GroupStats)."""
+    """Tokenize groups and attach advantages; returns (datasets.Dataset, GroupStats).
+
+    A group whose prompt has more than ``max_prompt_length`` tokens is dropped, and so is a
+    completion with more than ``max_completion_length`` (EOS included); both are counted.
+    Advantages are computed over the completions that remain, so they are exactly those of
+    the samples trained on."""
     from datasets import Dataset
 
     from ocrl import prompting
@@ -78,39 +79,52 @@ def prepare_groups(groups, tokenizer, *, prompt_format: str, advantage: str = "r
             continue
         stats.groups_in += 1
         stats.samples_in += len(completions)
-        r = torch.tensor([float(x) for x in rewards], dtype=torch.float64)
-        a = compute_advantages(r, torch.zeros(len(r), dtype=torch.long), advantage,
-                               eps=advantage_eps, clip=advantage_clip)
-        if bool((r == r[0]).all()):
-            stats.groups_zero_variance += 1
-        keep = list(range(len(completions)))
-        if zero_advantage in ("drop_groups", "drop_samples") and bool((a == 0).all()):
-            keep = []
-        elif zero_advantage == "drop_samples":
-            keep = [i for i in keep if a[i] != 0]
+        rewards = [float(x) for x in rewards]
+        stats.groups_zero_variance += int(is_zero_variance(rewards))
+        style = row.get("style") or "assert"
+        prompt_text = prompting.build_prompt(tokenizer, row["prompt"], prompt_format, style)
+        targets = [prompting.build_target(row["prompt"], c, prompt_format, style)
+                   for c in completions]
+        prompt_ids, completion_ids = encode_group_texts(tokenizer, prompt_text, targets,
+                                                        add_special=add_special)
+        stats.longest_prompt_tokens = max(stats.longest_prompt_tokens, len(prompt_ids))
+        stats.longest_completion_tokens = max(stats.longest_completion_tokens,
+                                              *map(len, completion_ids))
+        if len(prompt_ids) > max_prompt_length:
+            stats.groups_dropped_prompt_too_long += 1
+            stats.samples_dropped += len(completions)
+            stats.groups_dropped += 1
+            continue
+        fits = [i for i, ids in enumerate(completion_ids) if len(ids) <= max_completion_length]
+        stats.completions_dropped_too_long += len(completions) - len(fits)
+        keep = fits
+        if fits:
+            r = torch.tensor([rewards[i] for i in fits], dtype=torch.float64)
+            a = compute_advantages(r, torch.zeros(len(r), dtype=torch.long), advantage,
+                                   eps=advantage_eps, clip=advantage_clip).tolist()
+            position = {i: j for j, i in enumerate(fits)}
+            if zero_advantage in ("drop_groups", "drop_samples") and is_zero_advantage(a):
+                keep = []
+            elif zero_advantage == "drop_samples":
+                keep = [i for i in fits if not is_zero_advantage([a[position[i]]])]
         stats.samples_dropped += len(completions) - len(keep)
         if not keep:
             stats.groups_dropped += 1
             continue
-        style = row.get("style") or "assert"
-        prompt_text = prompting.build_prompt(tokenizer, row["prompt"], prompt_format, style)
-        targets = [prompting.build_target(row["prompt"], completions[i], prompt_format, style)
-                   for i in keep]
-        prompt_ids, completion_ids, prompt_cut, cut = encode_group_texts(
-            tokenizer, prompt_text, targets, add_special=add_special,
-            max_prompt_length=max_prompt_length, max_completion_length=max_completion_length)
-        stats.prompts_truncated += int(prompt_cut)
-        stats.completions_truncated += sum(cut)
         stats.groups_kept += 1
         stats.samples_kept += len(keep)
         rows["group_id"].append(str(row.get("group_id", index)))
         rows["problem_id"].append(str(row.get("problem_id", "")))
         rows["prompt_ids"].append(prompt_ids)
-        rows["completion_ids"].append(completion_ids)
-        rows["rewards"].append([float(r[i]) for i in keep])
-        rows["advantages"].append([float(a[i]) for i in keep])
+        rows["completion_ids"].append([completion_ids[i] for i in keep])
+        rows["rewards"].append([rewards[i] for i in keep])
+        rows["advantages"].append([float(a[position[i]]) for i in keep])
     if stats.groups_kept == 0:
         raise InputError(f"no group left to train on ({stats.groups_in} groups read, "
-                         f"{stats.groups_dropped} dropped by zero_advantage={zero_advantage}; "
-                         f"{stats.groups_zero_variance} had all rewards equal)", path=source)
+                         f"{stats.groups_dropped} dropped: {stats.groups_zero_variance} had all "
+                         f"rewards equal (zero_advantage={zero_advantage}), "
+                         f"{stats.groups_dropped_prompt_too_long} had a prompt over "
+                         f"max_prompt_length={max_prompt_length}, "
+                         f"{stats.completions_dropped_too_long} completions were over "
+                         f"max_completion_length={max_completion_length})", path=source)
     return Dataset.from_dict(rows), stats

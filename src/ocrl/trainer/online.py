@@ -146,15 +146,41 @@ def grpo_dataset(problems: Sequence[Problem], tokenizer, prompt_format: str):
          "task_id": p.task_id} for p in problems])
 
 
-# TrainingArguments fields carried over unchanged from `ocrl train`'s config.
-_SHARED_FIELDS = (
-    "output_dir", "max_steps", "num_train_epochs", "learning_rate", "lr_scheduler_type",
-    "warmup_steps", "weight_decay", "max_grad_norm", "adam_beta1", "adam_beta2", "adam_epsilon",
-    "optim", "seed", "data_seed", "gradient_accumulation_steps", "gradient_checkpointing",
-    "logging_steps", "logging_dir", "save_strategy", "save_steps", "save_total_limit",
-    "report_to", "run_name", "use_cpu", "bf16", "fp16", "dataloader_num_workers",
-    "disable_tqdm",
-)
+# ocrl's names for the algorithm -> TRL GRPOConfig's. TRL's advantage is r - mean(group),
+# divided by the group's std + 1e-4 with scale_rewards="group": that is ocrl's grpo exactly,
+# and (k-1)/k times rloo (rloo_std with "group"). A constant factor on every advantage does not
+# change an Adam update (beyond eps), so those two map as well. Every group online has
+# num_generations completions, so group_mean and sequence_mean are the same there.
+ONLINE_ADVANTAGE = {"grpo": "group", "rloo": "none", "rloo_std": "group"}
+ONLINE_AGGREGATION = {"token_mean": "dapo", "sequence_mean": "grpo", "group_mean": "grpo",
+                      "sum_over_max_length": "dr_grpo"}
+
+
+def online_algorithm_settings(args) -> dict[str, Any]:
+    """GRPOConfig's settings for ocrl's advantage, aggregation, KL and clipping flags; a
+    setting TRL cannot honour is refused, never dropped."""
+    from ocrl.algos.losses import AGGREGATION_ALIASES
+
+    aggregation = AGGREGATION_ALIASES.get(args.aggregation, args.aggregation)
+    if args.advantage not in ONLINE_ADVANTAGE:
+        raise InputError(f"grpo_online cannot use advantage {args.advantage!r} (TRL's GRPO "
+                         f"always subtracts the group mean); choose one of "
+                         f"{', '.join(ONLINE_ADVANTAGE)}", field="advantage")
+    if aggregation not in ONLINE_AGGREGATION:
+        raise InputError(f"grpo_online cannot use aggregation {args.aggregation!r}; choose one "
+                         f"of {', '.join(ONLINE_AGGREGATION)}", field="aggregation")
+    if args.advantage_clip is not None:
+        raise InputError("grpo_online has no advantage clipping (TRL's GRPOTrainer has none)",
+                         field="advantage_clip")
+    if args.zero_advantage == "drop_samples":
+        raise InputError("grpo_online cannot drop single samples: TRL trains on whole groups "
+                         "(zero-advantage groups carry no gradient there)",
+                         field="zero_advantage")
+    # --loss names the offline objective; online, the ratio is always TRL's clipped ratio to
+    # the sampling policy, with ocrl's epsilon_low/high as its band.
+    return {"scale_rewards": ONLINE_ADVANTAGE[args.advantage],
+            "loss_type": ONLINE_AGGREGATION[aggregation], "beta": args.kl_beta,
+            "epsilon": args.epsilon_low, "epsilon_high": args.epsilon_high}
 
 
 def grpo_config(args) -> Any:
@@ -163,16 +189,17 @@ def grpo_config(args) -> Any:
     group), so one optimizer step sees as many groups and completions as offline RL does."""
     from trl import GRPOConfig
 
-    values = {name: getattr(args, name) for name in _SHARED_FIELDS if hasattr(args, name)}
-    values = {k: v for k, v in values.items() if v is not None}
+    from ocrl.trainer.config import training_arguments_of
+
+    shared = training_arguments_of(args)
+    shared["per_device_train_batch_size"] = \
+        args.per_device_train_batch_size * args.num_generations
+    shared["remove_unused_columns"] = False
     return GRPOConfig(
-        **values,
-        per_device_train_batch_size=args.per_device_train_batch_size * args.num_generations,
+        **shared, **online_algorithm_settings(args),
         num_generations=args.num_generations,
         max_completion_length=args.max_completion_length,
-        temperature=args.generation_temperature,
-        beta=args.kl_beta, epsilon=args.epsilon_low, epsilon_high=args.epsilon_high,
-        remove_unused_columns=False, log_completions=False,
+        temperature=args.generation_temperature, log_completions=False,
     )
 
 
@@ -202,11 +229,13 @@ def build_grpo_trainer(args, model, tokenizer, *, prompt_format: str,
         def on_train_end(self, *_, **__):
             reward.close()
 
-    trainer = GRPOTrainer(model=model, reward_funcs=reward, args=grpo_config(args),
+    config = grpo_config(args)
+    trainer = GRPOTrainer(model=model, reward_funcs=reward, args=config,
                           train_dataset=grpo_dataset(problems, tokenizer, prompt_format),
                           processing_class=tokenizer, callbacks=[CloseJudge()])
     trainer.ocrl_reward = reward
     extra = {"online": {"problems": len(problems), "num_generations": args.num_generations,
                         "generation_temperature": args.generation_temperature,
-                        "reward": reward.reward.__dict__}}
+                        "reward": reward.reward.__dict__,
+                        "trl": {k: getattr(config, k) for k in online_algorithm_settings(args)}}}
     return trainer, extra

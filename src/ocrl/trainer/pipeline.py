@@ -128,6 +128,19 @@ def reference_for(args: OfflineRLConfig, model, dataset, tokenizer):
     return dataset_with, path
 
 
+def visited_groups(args: OfflineRLConfig, dataset):
+    """The groups a run bounded by ``max_steps`` will train on, when that is fewer than all:
+    a random subset (seeded by ``args.seed``) of exactly one step's worth per step, so the
+    reference pass, which runs before step 1, is spent only on groups that are used."""
+    if args.max_steps is None or args.max_steps <= 0:
+        return dataset
+    needed = (args.max_steps * args.per_device_train_batch_size *
+              args.gradient_accumulation_steps * max(1, args.world_size))
+    if needed >= len(dataset):
+        return dataset
+    return dataset.shuffle(seed=args.seed).select(range(needed)).flatten_indices()
+
+
 @dataclass
 class PreparedRun:
     trainer: Any
@@ -190,8 +203,9 @@ def build_trainer(args: OfflineRLConfig, *, groups=None, model=None,
         advantage_eps=args.advantage_eps, advantage_clip=args.advantage_clip,
         zero_advantage=args.zero_advantage, max_prompt_length=args.max_prompt_length,
         max_completion_length=args.max_completion_length, source=source)
-    extra["groups"] = stats.to_dict()
-    logger.info("groups: %s", stats.to_dict())
+    dataset = visited_groups(args, dataset)
+    extra["groups"] = {**stats.to_dict(), "visited": len(dataset)}
+    logger.info("groups: %s", extra["groups"])
     if args.needs_reference:
         dataset, cache_path = reference_for(args, model, dataset, tokenizer)
         extra["reference_cache"] = str(cache_path)

@@ -13,7 +13,7 @@ from collections import defaultdict
 import torch
 from transformers import Trainer
 
-from ocrl.algos.losses import offline_rl_loss
+from ocrl.algos.losses import aggregation_units, offline_rl_loss
 from ocrl.trainer.collator import GroupCollator
 from ocrl.trainer.config import OfflineRLConfig
 from ocrl.trainer.logprobs import accepts_logits_to_keep, completion_logps
@@ -22,10 +22,13 @@ from ocrl.trainer.logprobs import accepts_logits_to_keep, completion_logps
 class OfflineRLTrainer(Trainer):
     """Train a causal LM on prepared groups (see `ocrl.trainer.groups.prepare_groups`).
 
-    The loss of a batch is a per-batch aggregate, so Trainer divides it by the number of
-    gradient-accumulation steps itself."""
+    The loss is normalised over the whole optimizer step: `get_batch_samples` counts the
+    aggregation's units (tokens, sequences or groups) in every micro-batch of the step and on
+    every process, and each micro-batch divides its summed loss by that total, as TRL does with
+    ``num_items_in_batch``. So the update is the same however the step is cut into
+    micro-batches (gradient accumulation) and processes."""
 
-    loss_is_scaled_for_ga = False
+    loss_is_scaled_for_ga = True
 
     def __init__(self, model, args: OfflineRLConfig, train_dataset, processing_class=None,
                  data_collator=None, **kwargs):
@@ -54,6 +57,22 @@ class OfflineRLTrainer(Trainer):
 
     # ---- the loss -------------------------------------------------------------------------
 
+    def _units(self, batch) -> torch.Tensor:
+        return aggregation_units(batch["target_mask"], self.args.aggregation,
+                                 group_index=batch["group_index"],
+                                 max_length=self.args.max_completion_length)
+
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        """The micro-batches of one optimizer step and the step's normaliser: the units of
+        the aggregation summed over those micro-batches and over all processes."""
+        batch_samples, _ = super().get_batch_samples(epoch_iterator, num_batches, device)
+        units = sum((self._units(batch) for batch in batch_samples),
+                    torch.zeros((), dtype=torch.float32))
+        units = units.to(device)
+        if self.accelerator.num_processes > 1:
+            units = self.accelerator.gather(units.reshape(1)).sum()
+        return batch_samples, units
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         args: OfflineRLConfig = self.args
         logp = completion_logps(model, inputs, logits_to_keep=self._logits_to_keep)
@@ -62,7 +81,13 @@ class OfflineRLTrainer(Trainer):
             logp, inputs["target_mask"], inputs["advantages"].to(logp.dtype),
             group_index=inputs["group_index"], loss=args.loss, ref_logp=ref_logp,
             kl_beta=args.kl_beta, epsilon_low=args.epsilon_low, epsilon_high=args.epsilon_high,
-            aggregation=args.aggregation, max_length=args.max_completion_length)
+            aggregation=args.aggregation, max_length=args.max_completion_length,
+            normalizer=num_items_in_batch)
+        if num_items_in_batch is not None:
+            # DDP averages gradients over processes; the loss is already this process's share
+            # of the step's total, so undo that average. (Without a normaliser, as in
+            # evaluation, the batch is normalised by its own units.)
+            loss = loss * self.accelerator.num_processes
         if model.training:
             self._record(inputs, stats)
         return (loss, {"logps": logp.detach()}) if return_outputs else loss
