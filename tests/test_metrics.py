@@ -140,3 +140,14 @@ def test_compute_metrics_bundles_everything():
     assert result["samples_per_problem"] == 4
     assert result["per_problem_pass@1"] == {"a": 0.5, "b": 0.25}
     assert result["diversity"]["problems"] == 2
+
+
+def test_generation_lengths_hand_computed():
+    rows = [{**s, "n_tokens": n, "finish": f} for s, n, f in zip(
+        SAMPLES[:4], (10, 160, 30, 160), ("stop", "length", "stop", "length"))]
+    result = M.generation_lengths(rows)
+    # mean of 10, 160, 30, 160 ; 2 of 4 cut at the cap: one Accepted, one Runtime Error
+    assert result == {"mean_tokens": 90.0, "capped_share": 0.5, "capped": 2, "answers": 4,
+                      "capped_verdicts": {ACCEPTED: 1, RUNTIME_ERROR: 1}}
+    assert M.generation_lengths(SAMPLES) is None  # records without lengths (older runs)
+    assert M.compute_metrics(rows)["generation"]["capped"] == 2

@@ -53,3 +53,21 @@ def test_quickstart_runs_every_stage_and_resumes(tmp_path):
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
     assert (out / "train" / "sft" / "train_summary.json").stat().st_mtime == stamp
+
+
+def test_answer_token_cap_fits_the_whole_function_the_chat_format_asks_for():
+    from tiny_lm import make_tokenizer
+
+    from ocrl.problems import Problem
+    from ocrl.quickstart import answer_token_cap
+
+    tokenizer = make_tokenizer(chat=True)  # one token per character
+    short = Problem("a", "def f():\n", "assert", canonical_solution="    return 1\n")
+    long = Problem("b", 'def g():\n    """Doc."""\n', "assert",
+                   canonical_solution="    return 22\n")
+    # "```python\n" (10) + 'def g():\n' (9) + '    """Doc."""\n' (15) + '    return 22' (13)
+    # + "\n```" (4) + EOS (1)
+    assert answer_token_cap([short, long], tokenizer, "chat", multiple=1) == 52
+    assert answer_token_cap([short, long], tokenizer, "chat") == 64  # rounded up to 32s
+    # plain: the body alone, "    return 22\n" (14) + EOS
+    assert answer_token_cap([long], tokenizer, "plain", multiple=1) == 15

@@ -63,7 +63,8 @@ def write_run(directory: Path, model: str, passing: dict[str, int], n: int = 4) 
             samples.append({"task_id": task, "completion": f"def f():\n    return {j * index}\n",
                             "status": "Accepted" if j < correct else "Wrong Answer",
                             "difficulty": "easy" if index % 2 else "hard",
-                            "cpu_time_ms": 12.0})
+                            "cpu_time_ms": 12.0, "n_tokens": 40 + 100 * (j == 0),
+                            "finish": "length" if j == 0 else "stop"})
     metrics = compute_metrics(samples)
     metrics.update(model={"name": model, "prompt_format": "chat"}, seed=0)
     directory.mkdir(parents=True)
@@ -95,6 +96,9 @@ def test_build_report_writes_tables_and_readable_plots(tmp_path):
     # Every problem gains exactly 0.25, so the interval collapses onto it.
     assert "| offline_rl | out/rl | chat | 6 | 4 | 0.500 | +0.250 [+0.250, +0.250] |" in report
     assert "easy (3)" in report and "hard (3)" in report
+    # answer 0 of each problem ran to the cap (140 tokens; it is the Accepted one): the mean
+    # is (140 + 3 * 40) / 4
+    assert "| base | 65.0 | 25.0% (6 of 24) | AC 6 |" in report
     assert "![pass@1 by difficulty](pass1_by_difficulty.png)" in report
     assert "![training curves](training_curves.png)" in report
     assert summary["comparisons"][0]["difference"] == pytest.approx(0.25)

@@ -34,7 +34,9 @@ class QuickstartConfig:
     eval_problems: int = 82  # taken from the held-out half (82 problems)
     samples_per_problem: int = 3  # the base model's own samples per training problem
     temperature: float = 0.8
-    max_new_tokens: int = 160
+    # 0: sized from the data (see answer_token_cap): the chat format asks for the whole
+    # function, docstring included, which a fixed 160 tokens cut for 1 problem in 5.
+    max_new_tokens: int = 0
     max_steps: int = 24  # optimizer steps, the same for offline RL and SFT
     learning_rate: float = 1e-5
     groups_per_step: int = 1
@@ -48,6 +50,27 @@ def split_halves(problems: list[Problem], seed: int) -> tuple[list[Problem], lis
     random.Random(seed).shuffle(order)
     middle = len(order) // 2
     return order[:middle], order[middle:]
+
+
+def answer_token_cap(problems: list[Problem], tokenizer, prompt_format: str,
+                     multiple: int = 32) -> int:
+    """Tokens a whole answer in ``prompt_format`` may need: the longest of the problems'
+    canonical solutions written as the format asks (chat: the whole function, docstring
+    included, in a fence), EOS included, rounded up to ``multiple``. Pass the training
+    problems: the held-out ones' solutions are not looked at."""
+    from ocrl import prompting
+
+    longest = 0
+    for problem in problems:
+        if problem.canonical_solution:
+            target = prompting.build_target(problem.prompt, problem.canonical_solution,
+                                            prompt_format, problem.style)
+            longest = max(longest, len(tokenizer(target, add_special_tokens=False)
+                                       ["input_ids"]) + 1)
+    if not longest:
+        raise ValueError("no canonical solution to size the token cap from; "
+                         "pass --max-new-tokens")
+    return -(-longest // multiple) * multiple
 
 
 def _stage(title: str) -> None:
@@ -110,7 +133,18 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     console.print(f"HumanEval split with seed {config.seed}: {len(train_half)} training / "
                   f"{len(test_half)} held-out problems; using {len(train)} and {len(held_out)}")
 
-    sampling = dict(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
+    from transformers import AutoTokenizer
+
+    from ocrl import prompting
+    from ocrl.models import read_model_info
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    fmt = read_model_info(model_dir).get("prompt_format") or prompting.detect_format(tokenizer)
+    whole_answer = answer_token_cap(train, tokenizer, fmt)
+    cap = config.max_new_tokens if config.max_new_tokens > 0 else whole_answer
+    console.print(f"answers: up to {cap} new tokens generated; training keeps completions of "
+                  f"up to {whole_answer} tokens (the longest canonical answer)")
+    sampling = dict(max_new_tokens=cap, batch_size=config.batch_size,
                     seed=config.seed, timeout_s=config.timeout_s)
     _stage(f"2/6 the base model's own samples on the training problems "
            f"({config.samples_per_problem} each), judged in the sandbox")
@@ -147,8 +181,10 @@ def run_quickstart(config: QuickstartConfig) -> dict:
                 learning_rate=config.learning_rate, seed=config.seed,
                 per_device_train_batch_size=config.groups_per_step,
                 save_steps=max(1, config.max_steps // 2), keep_checkpoints=False,
-                max_completion_length=256,
-                max_prompt_length=384, use_cpu=not _has_gpu()))
+                # Whole answers fit; what does not is dropped and counted in
+                # train_summary.json, never cut.
+                max_completion_length=whole_answer,
+                max_prompt_length=1024, use_cpu=not _has_gpu()))
         trained[method] = run_dir
         timed(f"train_{method}", started)
 
@@ -166,6 +202,7 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     summary = build_report([runs["base"], runs["sft"], runs["offline_rl"]], out / "report",
                            train_dirs=[trained["offline_rl"], trained["sft"]])
     summary["timings_s"] = {**timings, "total": round(time.time() - began, 1)}
+    summary["max_new_tokens"] = cap
     (out / "quickstart_summary.json").write_text(json.dumps(summary, indent=2, default=str))
     console.print((out / "report" / "report.md").read_text(), markup=False, highlight=False,
                   soft_wrap=True)

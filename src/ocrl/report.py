@@ -176,6 +176,23 @@ def verdict_table(runs: list[Run]) -> str:
     return _markdown(header, rows)
 
 
+def length_table(runs: list[Run]) -> str:
+    """Generated length, the share of answers cut at the token cap, and how those were
+    judged: a trained model that no longer stops shows as a longer, more-capped run."""
+    header = ["run", "mean tokens generated", "cut at the cap", "verdicts of cut answers"]
+    rows = []
+    for run in runs:
+        g = run.metrics.get("generation")
+        if not g:
+            rows.append([run.name, "–", "–", "–"])
+            continue
+        verdicts = ", ".join(f"{SHORT_VERDICT.get(v, v)} {n}"
+                             for v, n in g["capped_verdicts"].items()) or "–"
+        rows.append([run.name, f"{g['mean_tokens']:.1f}",
+                     f"{g['capped_share']:.1%} ({g['capped']} of {g['answers']})", verdicts])
+    return _markdown(header, rows)
+
+
 def diversity_table(runs: list[Run]) -> str:
     header = ["run", "distinct-1", "distinct-2", "distinct-4", "pairwise edit distance",
               "distinct ASTs"]
@@ -317,6 +334,7 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *,
         difficulty_table(runs), "", f"![pass@1 by difficulty]({plot.name})", "",
         "## Verdicts (share of samples) and runtime of passing samples", "",
         verdict_table(runs), "",
+        "## Generated length and answers cut at the token cap", "", length_table(runs), "",
         "## Diversity among a problem's samples (needs n >= 2)", "", diversity_table(runs), "",
     ]
     if curves is not None:

@@ -26,7 +26,9 @@ def quickstart_command(
     samples_per_problem: int = typer.Option(DEFAULTS.samples_per_problem,
                                             help="Base-model samples per training problem."),
     temperature: float = typer.Option(DEFAULTS.temperature, help="Temperature of those samples."),
-    max_new_tokens: int = typer.Option(DEFAULTS.max_new_tokens, help="Tokens per sample."),
+    max_new_tokens: int = typer.Option(
+        DEFAULTS.max_new_tokens, help="Tokens per answer; 0 sizes it from the training half's "
+        "canonical solutions in the prompt format (the whole function, in a fence)."),
     max_steps: int = typer.Option(DEFAULTS.max_steps, help="Optimizer steps per trained model."),
     learning_rate: float = typer.Option(DEFAULTS.learning_rate, help="Learning rate."),
     groups_per_step: int = typer.Option(DEFAULTS.groups_per_step, help="Groups per step."),

@@ -231,6 +231,20 @@ def diversity(samples: Iterable[dict], *, seed: int = 0) -> dict[str, float | No
 
 # --- everything together -----------------------------------------------------------------
 
+def generation_lengths(samples: Sequence[dict]) -> dict | None:
+    """Mean generated tokens, the share of answers cut at the token cap (``finish ==
+    "length"``) and the verdicts of those cut answers; None when the records carry no
+    ``n_tokens``/``finish`` (older runs). A model that learned to run on shows here first."""
+    rows = [s for s in samples if s.get("n_tokens") is not None and s.get("finish")]
+    if not rows:
+        return None
+    capped = [s for s in rows if s["finish"] == "length"]
+    return {"mean_tokens": float(np.mean([s["n_tokens"] for s in rows])),
+            "capped_share": len(capped) / len(rows), "capped": len(capped),
+            "answers": len(rows),
+            "capped_verdicts": dict(sorted(Counter(s["status"] for s in capped).items()))}
+
+
 def compute_metrics(samples: Sequence[dict], ks: Sequence[int] = DEFAULT_KS,
                     seed: int = 0) -> dict:
     """All metrics of one evaluation run, as stored in metrics.json."""
@@ -244,6 +258,7 @@ def compute_metrics(samples: Sequence[dict], ks: Sequence[int] = DEFAULT_KS,
         "pass@1_by_difficulty": pass1_by_difficulty(counts),
         "verdicts": verdict_histogram(samples),
         "mean_cpu_time_ms_passing": mean_cpu_time_of_passing(samples),
+        "generation": generation_lengths(samples),
         "diversity": diversity(samples, seed=seed),
         "per_problem_pass@1": problem_pass1(counts),
     }

@@ -323,7 +323,7 @@ def _finish(config: EvalConfig, out: Path, chunks, model_dir: Path, model_hash: 
                               for path in paths])
     timings = [_read_chunk_timing(path) for path in paths]
     samples = table.select(["task_id", "completion", "status", "difficulty",
-                            "cpu_time_ms"]).to_pylist()
+                            "cpu_time_ms", "n_tokens", "finish"]).to_pylist()
     metrics = compute_metrics(samples, config.ks, seed=config.seed)
     generate_seconds = sum(t.get("generate_seconds", 0.0) for t in timings)
     generated_tokens = sum(t.get("generated_tokens", 0) for t in timings)
