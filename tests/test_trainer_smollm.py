@@ -31,7 +31,8 @@ def test_shared_prompt_log_probs_match_on_smollm2():
     model, tokenizer = load_model_and_tokenizer("smollm2-135m")
     fmt = detect_format(tokenizer)
     assert fmt == "chat"
-    data, _ = prepare_groups([group], tokenizer, prompt_format=fmt, max_completion_length=48)
+    data, _ = prepare_groups([group], tokenizer, prompt_format=fmt)
+    assert len(data[0]["completion_ids"]) == 3  # whole answers, none dropped
     features = [data[0]]
     model.eval()
     with torch.no_grad():
