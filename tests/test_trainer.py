@@ -435,3 +435,16 @@ def test_finished_run_drops_its_checkpoints_only_when_asked(tmp_path):
         left = sorted(path.name for path in out.glob("checkpoint-*"))
         assert left == (["checkpoint-1", "checkpoint-2"] if keep else [])
         assert (out / "model.safetensors").is_file() and (out / "train_summary.json").is_file()
+
+
+def test_the_trainer_hooks_step_normalisation_relies_on_exist():
+    """OfflineRLTrainer overrides Trainer.get_batch_samples and sets loss_is_scaled_for_ga;
+    a transformers release without them would divide the loss by the accumulation steps a
+    second time, which the accumulation tests above would catch as a 4x smaller update."""
+    import inspect
+
+    from transformers import Trainer
+
+    assert "loss_is_scaled_for_ga" in vars(Trainer)
+    assert list(inspect.signature(Trainer.get_batch_samples).parameters) == [
+        "self", "epoch_iterator", "num_batches", "device"]
