@@ -364,8 +364,14 @@ def test_reference_logprobs_cached_and_used(tmp_path, tokenizer, monkeypatch):
     assert logged[0]["kl"] == pytest.approx(0.0, abs=1e-6)
     assert logged[0]["clip_fraction"] == 0.0
     assert logged[-1]["kl"] > 0
-    with pytest.raises(ValueError, match="reference"):
-        OfflineRLTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
+    # given data without them, the trainer attaches the reference log-probs of the model it
+    # starts from: the same starting weights find the cached ones
+    monkeypatch.undo()
+    fresh = OfflineRLTrainer(model=make_model(len(tokenizer)),
+                             args=_args(tmp_path, loss="ref_clip", ref_cache_dir=str(cache)),
+                             train_dataset=data, processing_class=tokenizer)
+    assert fresh.data_info["reference_cache"] == str(path)
+    assert fresh.train_dataset["ref_logps"] == with_ref["ref_logps"]
 
 
 # ---- checkpoints and resume, through the `ocrl train` pipeline ------------------------------

@@ -182,7 +182,7 @@ def test_ocrl_train_command_line(tmp_path, tiny):
 def test_a_run_bounded_by_max_steps_visits_a_seeded_subset():
     from datasets import Dataset
 
-    from ocrl.trainer.pipeline import visited_groups
+    from ocrl.trainer.data import visited_groups
 
     data = Dataset.from_dict({"group_id": [str(i) for i in range(20)]})
 

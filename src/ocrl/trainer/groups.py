@@ -1,7 +1,8 @@
 """Turn reward-labelled groups into what the trainer eats: token ids and advantages.
 
 Input rows (from ``ocrl.dataset.load_groups``): group_id, problem_id, prompt, style,
-completions, rewards, statuses. Output rows: group_id, problem_id, prompt_ids (the prompt once),
+completions, rewards, statuses; or, from `ocrl.trainer.rows`, ``prompt_text`` and ``targets``
+(texts used verbatim) in place of prompt and style. Output rows: group_id, problem_id, prompt_ids (the prompt once),
 completion_ids (one list per kept completion, EOS appended), rewards, advantages.
 
 Advantages depend only on a group's own rewards, which never change in offline RL, so they
@@ -81,10 +82,13 @@ def prepare_groups(groups, tokenizer, *, prompt_format: str, advantage: str = "r
         stats.samples_in += len(completions)
         rewards = [float(x) for x in rewards]
         stats.groups_zero_variance += int(is_zero_variance(rewards))
-        style = row.get("style") or "assert"
-        prompt_text = prompting.build_prompt(tokenizer, row["prompt"], prompt_format, style)
-        targets = [prompting.build_target(row["prompt"], c, prompt_format, style)
-                   for c in completions]
+        if row.get("prompt_text") is not None:  # texts given verbatim (ocrl.trainer.rows)
+            prompt_text, targets = row["prompt_text"], list(row["targets"])
+        else:  # a problem statement and logged code: rendered in the prompt format
+            style = row.get("style") or "assert"
+            prompt_text = prompting.build_prompt(tokenizer, row["prompt"], prompt_format, style)
+            targets = [prompting.build_target(row["prompt"], c, prompt_format, style)
+                       for c in completions]
         prompt_ids, completion_ids = encode_group_texts(tokenizer, prompt_text, targets,
                                                         add_special=add_special)
         stats.longest_prompt_tokens = max(stats.longest_prompt_tokens, len(prompt_ids))

@@ -58,15 +58,20 @@ def last_checkpoint(args: OfflineRLConfig) -> str | None:
     return None
 
 
-def wrap_lora(model, args: OfflineRLConfig):
-    from peft import LoraConfig, get_peft_model
+def lora_config(args: OfflineRLConfig):
+    from peft import LoraConfig
 
     targets: Any = args.lora_target_modules
     if targets != "all-linear":
         targets = [name.strip() for name in targets.split(",") if name.strip()]
-    config = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-                        target_modules=targets, task_type="CAUSAL_LM")
-    return get_peft_model(model, config)
+    return LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+                      target_modules=targets, task_type="CAUSAL_LM")
+
+
+def wrap_lora(model, args: OfflineRLConfig):
+    from peft import get_peft_model
+
+    return get_peft_model(model, lora_config(args))
 
 
 def save_final_model(trainer, args: OfflineRLConfig, tokenizer, *, base_dir: Path,
@@ -99,48 +104,6 @@ def save_final_model(trainer, args: OfflineRLConfig, tokenizer, *, base_dir: Pat
     return info
 
 
-def reference_for(args: OfflineRLConfig, model, dataset, tokenizer):
-    """Attach reference log-probs; the model is still the untouched starting point.
-
-    Only the main process computes (or finds) them; the others read the cache it names. Under
-    FSDP with memory-efficient loading only the main process holds real weights at this
-    point, so the others must not hash or run theirs."""
-    from transformers.integrations import is_deepspeed_zero3_enabled
-
-    from ocrl.trainer.ref_logprobs import attach_reference_logps, load_cached_logps
-
-    if is_deepspeed_zero3_enabled():
-        raise InputError("ref_clip / kl_beta need reference log-probs, which ocrl computes "
-                         "before training with whole weights; under DeepSpeed ZeRO-3 no process "
-                         "holds them. Use ZeRO-2 or FSDP, or ZeRO-3 with loss pg and kl_beta 0.",
-                         field="loss")
-    path = None
-    if args.process_index == 0:
-        dataset_with, path = attach_reference_logps(
-            model, dataset, pad_token_id=tokenizer.pad_token_id, cache_dir=args.ref_cache_dir,
-            share_prompt=args.share_prompt, batch_size=args.ref_batch_size, device=args.device)
-    if args.world_size > 1:
-        from accelerate.utils import broadcast_object_list
-
-        path = broadcast_object_list([path])[0]
-        if args.process_index != 0:
-            dataset_with = load_cached_logps(path, dataset)
-    return dataset_with, path
-
-
-def visited_groups(args: OfflineRLConfig, dataset):
-    """The groups a run bounded by ``max_steps`` will train on, when that is fewer than all:
-    a random subset (seeded by ``args.seed``) of exactly one step's worth per step, so the
-    reference pass, which runs before step 1, is spent only on groups that are used."""
-    if args.max_steps is None or args.max_steps <= 0:
-        return dataset
-    needed = (args.max_steps * args.per_device_train_batch_size *
-              args.gradient_accumulation_steps * max(1, args.world_size))
-    if needed >= len(dataset):
-        return dataset
-    return dataset.shuffle(seed=args.seed).select(range(needed)).flatten_indices()
-
-
 @dataclass
 class PreparedRun:
     trainer: Any
@@ -159,7 +122,6 @@ def build_trainer(args: OfflineRLConfig, *, groups=None, model=None,
     ``args.model_name_or_path``."""
     from ocrl.models import load_model_and_tokenizer, resolve_model
     from ocrl.trainer.baselines import apply_sft_overrides, build_dpo_trainer, sft_groups
-    from ocrl.trainer.groups import prepare_groups
     from ocrl.trainer.trainer import OfflineRLTrainer
 
     if not args.output_dir:
@@ -198,21 +160,13 @@ def build_trainer(args: OfflineRLConfig, *, groups=None, model=None,
             logger.warning("method=%s trains with %s", args.method,
                            ", ".join(f"{k}={v[1]!r} (not {v[0]!r})" for k, v in changed.items()))
         groups = sft_groups(groups, accepted_only=args.method == "sft")
-    dataset, stats = prepare_groups(
-        groups, tokenizer, prompt_format=prompt_format, advantage=args.advantage,
-        advantage_eps=args.advantage_eps, advantage_clip=args.advantage_clip,
-        zero_advantage=args.zero_advantage, max_prompt_length=args.max_prompt_length,
-        max_completion_length=args.max_completion_length, source=source)
-    dataset = visited_groups(args, dataset)
-    extra["groups"] = {**stats.to_dict(), "visited": len(dataset)}
-    logger.info("groups: %s", extra["groups"])
-    if args.needs_reference:
-        dataset, cache_path = reference_for(args, model, dataset, tokenizer)
-        extra["reference_cache"] = str(cache_path)
-    if args.use_lora:
-        model = wrap_lora(model, args)
-    trainer = OfflineRLTrainer(model=model, args=args, train_dataset=dataset,
-                               processing_class=tokenizer)
+    trainer = OfflineRLTrainer(model=model, args=args, train_dataset=groups,
+                               processing_class=tokenizer, prompt_format=prompt_format,
+                               peft_config=lora_config(args) if args.use_lora else None,
+                               data_source=source)
+    trainer.data_info.setdefault("groups", {})
+    logger.info("groups: %s", trainer.data_info["groups"])
+    extra.update(trainer.data_info)
     return PreparedRun(trainer, tokenizer, base_dir, prompt_format, extra)
 
 

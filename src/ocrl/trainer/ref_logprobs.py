@@ -10,6 +10,7 @@ dataset, prompt format, truncation or model can never reuse stale numbers.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -21,7 +22,7 @@ from ocrl.trainer.collator import collate_groups
 from ocrl.trainer.logprobs import completion_logps
 
 logger = logging.getLogger(__name__)
-CACHE_VERSION = "ref-logps-v1"
+CACHE_VERSION = "ref-logps-v2"
 
 
 def default_cache_dir() -> Path:
@@ -48,7 +49,9 @@ def model_fingerprint(model) -> str:
     digest.update(type(model).__name__.encode())
     config = getattr(model, "config", None)
     if config is not None:
-        digest.update(config.to_json_string(use_diff=False).encode())
+        settings = config.to_dict()
+        settings.pop("use_cache", None)  # generation-time only; trainers switch it off
+        digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
         if tensor.numel():

@@ -30,16 +30,44 @@ class OfflineRLTrainer(Trainer):
 
     loss_is_scaled_for_ga = True
 
-    def __init__(self, model, args: OfflineRLConfig, train_dataset, processing_class=None,
-                 data_collator=None, **kwargs):
+    def __init__(self, model, args: OfflineRLConfig | None = None, train_dataset=None,
+                 processing_class=None, data_collator=None, *, peft_config=None,
+                 prompt_format: str | None = None, data_source: str = "train_dataset",
+                 **kwargs):
+        """As TRL's trainers: ``model`` is a loaded causal LM or a path / hub id / embedded
+        name; ``train_dataset`` holds logged rows (``prompt, completion, reward[, group]``),
+        ocrl groups or a prepared dataset (see `ocrl.trainer.data.training_dataset`);
+        ``processing_class`` is the tokenizer (loaded with the model when ``model`` is a
+        name); ``peft_config`` (a peft config) trains adapters. ``prompt_format`` renders ocrl
+        groups' problem statements (default: the chat template when the tokenizer has one);
+        ``data_source`` names the data in error messages."""
+        from ocrl.trainer.data import training_dataset
+
+        if args is None:
+            name = model if isinstance(model, str) else getattr(
+                getattr(model, "config", None), "_name_or_path", "model")
+            args = OfflineRLConfig(output_dir=f"{str(name).rstrip('/').split('/')[-1]}-ocrl")
+        if isinstance(model, str):
+            from ocrl.models import load_model_and_tokenizer
+
+            model, tokenizer = load_model_and_tokenizer(model, dtype=args.model_dtype)
+            processing_class = processing_class or tokenizer
+        if processing_class is None:
+            raise ValueError("processing_class (the tokenizer) is needed with a loaded model")
+        if processing_class.pad_token_id is None:
+            processing_class.pad_token = processing_class.eos_token
+        model.config.use_cache = False
+        # Prepared before the model is wrapped: the reference log-probs are the starting model's.
+        train_dataset, self.data_info = training_dataset(
+            args, model, processing_class, train_dataset, prompt_format=prompt_format,
+            source=data_source)
+        if peft_config is not None:
+            from peft import get_peft_model
+
+            model = get_peft_model(model, peft_config)
         if data_collator is None:
-            pad = getattr(processing_class, "pad_token_id", None)
-            if pad is None:
-                pad = getattr(processing_class, "eos_token_id", None) or 0
-            data_collator = GroupCollator(pad_token_id=pad, share_prompt=args.share_prompt)
-        if args.needs_reference and "ref_logps" not in train_dataset.column_names:
-            raise ValueError(f"loss={args.loss!r} / kl_beta={args.kl_beta} need reference "
-                             "log-probs: attach them with ocrl.trainer.ref_logprobs first")
+            data_collator = GroupCollator(pad_token_id=processing_class.pad_token_id,
+                                          share_prompt=args.share_prompt)
         super().__init__(model=model, args=args, train_dataset=train_dataset,
                          data_collator=data_collator, processing_class=processing_class,
                          **kwargs)

@@ -1,0 +1,97 @@
+"""What a trainer trains on, from whatever the user holds, in one place for the API and the CLI.
+
+`training_dataset` takes logged rows (``prompt, completion, reward[, group]``, TRL style; see
+`ocrl.trainer.rows`), ocrl groups (``completions, rewards`` per problem, as `ocrl prepare`
+writes them) or an already prepared dataset (``prompt_ids, completion_ids, advantages``), and
+returns the prepared dataset with advantages, the zero-variance and length policies applied,
+the groups a ``max_steps`` run visits, and the reference log-probs where the loss needs them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocrl.errors import InputError
+from ocrl.trainer.config import OfflineRLConfig
+
+PREPARED_COLUMNS = ("prompt_ids", "completion_ids", "advantages")
+
+
+def is_prepared(data) -> bool:
+    columns = getattr(data, "column_names", None) or []
+    return all(c in columns for c in PREPARED_COLUMNS)
+
+
+def training_dataset(args: OfflineRLConfig, model, tokenizer, data, *,
+                     prompt_format: str | None = None,
+                     source: str = "train_dataset") -> tuple[Any, dict[str, Any]]:
+    """(prepared datasets.Dataset, what happened to the data: counts, reference cache)."""
+    from ocrl import prompting
+    from ocrl.trainer.groups import prepare_groups
+    from ocrl.trainer.rows import groups_from_rows, is_logged_rows
+
+    info: dict[str, Any] = {}
+    if data is None:
+        raise InputError("a train_dataset is needed", field="train_dataset")
+    if is_prepared(data):
+        dataset = data
+    else:
+        if is_logged_rows(data):
+            groups, prompt_format = groups_from_rows(
+                data, tokenizer, allow_single=args.advantage == "none", source=source)
+        else:
+            groups = data
+            prompt_format = prompt_format or prompting.detect_format(tokenizer)
+        dataset, stats = prepare_groups(
+            groups, tokenizer, prompt_format=prompt_format, advantage=args.advantage,
+            advantage_eps=args.advantage_eps, advantage_clip=args.advantage_clip,
+            zero_advantage=args.zero_advantage, max_prompt_length=args.max_prompt_length,
+            max_completion_length=args.max_completion_length, source=source)
+        dataset = visited_groups(args, dataset)
+        info["groups"] = {**stats.to_dict(), "visited": len(dataset)}
+    if args.needs_reference and "ref_logps" not in dataset.column_names:
+        dataset, cache_path = reference_for(args, model, dataset, tokenizer)
+        info["reference_cache"] = str(cache_path)
+    return dataset, info
+
+
+def visited_groups(args: OfflineRLConfig, dataset):
+    """The groups a run bounded by ``max_steps`` will train on, when that is fewer than all:
+    a random subset (seeded by ``args.seed``) of exactly one step's worth per step, so the
+    reference pass, which runs before step 1, is spent only on groups that are used."""
+    if args.max_steps is None or args.max_steps <= 0:
+        return dataset
+    needed = (args.max_steps * args.per_device_train_batch_size *
+              args.gradient_accumulation_steps * max(1, args.world_size))
+    if needed >= len(dataset):
+        return dataset
+    return dataset.shuffle(seed=args.seed).select(range(needed)).flatten_indices()
+
+
+def reference_for(args: OfflineRLConfig, model, dataset, tokenizer):
+    """Attach reference log-probs; the model is still the untouched starting point.
+
+    Only the main process computes (or finds) them; the others read the cache it names. Under
+    FSDP with memory-efficient loading only the main process holds real weights at this
+    point, so the others must not hash or run theirs."""
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    from ocrl.trainer.ref_logprobs import attach_reference_logps, load_cached_logps
+
+    if is_deepspeed_zero3_enabled():
+        raise InputError("ref_clip / kl_beta need reference log-probs, which ocrl computes "
+                         "before training with whole weights; under DeepSpeed ZeRO-3 no process "
+                         "holds them. Use ZeRO-2 or FSDP, or ZeRO-3 with loss pg and kl_beta 0.",
+                         field="loss")
+    path = None
+    if args.process_index == 0:
+        dataset_with, path = attach_reference_logps(
+            model, dataset, pad_token_id=tokenizer.pad_token_id, cache_dir=args.ref_cache_dir,
+            share_prompt=args.share_prompt, batch_size=args.ref_batch_size, device=args.device)
+    if args.world_size > 1:
+        from accelerate.utils import broadcast_object_list
+
+        path = broadcast_object_list([path])[0]
+        if args.process_index != 0:
+            dataset_with = load_cached_logps(path, dataset)
+    return dataset_with, path
