@@ -31,6 +31,12 @@ def test_score_batch_hand_computed():
     # p: slower accepted -> runtime 0 -> 1.1; faster -> runtime 1 -> 1.2; rejected unparsable 0.
     # q: lone accepted -> runtime 1 -> 1.2 (it is not ranked against p's samples).
     assert [round(p.reward, 6) for p in parts] == [1.1, 1.2, 1.2, 0.0]
+    # the user's terms (already weighted) add to each sample's own reward, in batch order
+    parts = score_batch(["p", "q", "p", "p"],
+                        ["Accepted", "Accepted", "Accepted", "Wrong Answer"],
+                        [True, True, True, False], [30.0, 5.0, 10.0, None], config,
+                        custom=[0.5, 0.0, -0.5, 1.0])
+    assert [round(p.reward, 6) for p in parts] == [1.6, 1.2, 0.7, 1.0]
 
 
 def test_sandbox_reward_orders_hand_made_completions():

@@ -298,7 +298,8 @@ def test_every_config_field_is_a_cli_flag():
     command = typer.main.get_command(app).commands["prepare"]
     flags = {p.name for p in command.params}
     expected = {f.name for f in fields(PrepareConfig) if f.name != "reward"}
-    expected |= {f"reward_{f.name}" for f in fields(RewardConfig)}
+    # reward.functions (a list of {function, weight} mappings) is set in the YAML only
+    expected |= {f"reward_{f.name}" for f in fields(RewardConfig) if f.name != "functions"}
     assert expected | {"config"} == flags
 
 
@@ -371,3 +372,27 @@ def test_statements_from_a_tarball(tmp_path):
     assert from_tar["counts"]["problems"] == 4
     assert pq.read_table(tmp_path / "b" / "problems.parquet").equals(
         pq.read_table(tmp_path / "a" / "problems.parquet"))
+
+
+def test_a_user_reward_function_by_import_path_from_yaml(labelled, tmp_path):
+    """`reward.functions` in the YAML: imported in the workers, weighted into the reward."""
+    problems, labels = labelled
+    config = tmp_path / "prepare.yaml"
+    config.write_text("reward:\n  functions:\n"
+                      "    - {function: 'reward_plugins:no_minus', weight: 0.5}\n")
+    out = tmp_path / "he"
+    result = runner.invoke(app, ["prepare", "--config", str(config), "--source", "labelled",
+                                 "--path", str(labels), "--problems", str(problems),
+                                 "--out", str(out), "--workers", "1",
+                                 "--split-fractions", "1,0,0", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    for s in pq.read_table(out / "samples.parquet").to_pylist():
+        expected = 0.0 if "-" in s["completion"] else 0.5
+        assert s["custom"] == expected
+        assert s["reward"] == pytest.approx(s["functional"] + 0.1 * s["syntactic"] +
+                                            0.1 * s["runtime"] + expected)
+    config.write_text("reward:\n  functions:\n    - {function: 'reward_plugins:nope'}\n")
+    result = runner.invoke(app, ["prepare", "--config", str(config), "--source", "labelled",
+                                 "--path", str(labels), "--out", str(tmp_path / "x")])
+    assert result.exit_code != 0
+    assert "reward.functions[0].function" in result.output and "nope" in result.output

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ocrl.errors import InputError
-from ocrl.rewards import (RewardConfig, functional_reward, runtime_rewards, score_problem,
-                          syntactic_reward, total_reward)
+from ocrl.rewards import (RewardConfig, custom_rewards, functional_reward, runtime_rewards,
+                          score_problem, syntactic_reward, total_reward)
 
 
 def test_functional_reward():
@@ -73,3 +73,40 @@ def test_config_from_yaml(tmp_path):
         RewardConfig.from_yaml(str(path))
     with pytest.raises(InputError, match="runtime"):
         RewardConfig(runtime="fastest")
+
+
+def _length(prompts, completions, verdicts, **columns):
+    return [float(len(c)) for c in completions]
+
+
+def test_user_reward_functions_weighted_into_the_total():
+    config = RewardConfig(functions=[
+        {"function": _length, "weight": 0.5},
+        {"function": lambda p, c, v, **k: [1.0 if x["passed"] else -1.0 for x in v],
+         "weight": 2.0, "name": "pass_bonus"}])
+    verdicts = [{"status": "Accepted", "passed": True}, {"status": "Wrong Answer",
+                                                         "passed": False}]
+    # 0.5 * len + 2 * (+-1): "ab" -> 1 + 2 = 3 ; "abcd" -> 2 - 2 = 0
+    custom = custom_rewards(config, ["p", "p"], ["ab", "abcd"], verdicts)
+    assert custom == [3.0, 0.0]
+    parts = score_problem(["Accepted", "Wrong Answer"], [True, True], [5.0, None], config,
+                          custom=custom)
+    # Accepted: 1 + 0.1 (parses) + 0.1 (lone accepted: runtime 1) + 3 ; rejected: 0.1 + 0
+    assert [p.reward for p in parts] == pytest.approx([4.2, 0.1])
+    assert [p.custom for p in parts] == [3.0, 0.0]
+
+
+def test_user_reward_function_errors_are_named():
+    with pytest.raises(InputError, match=r"reward.functions\[0\].function.*no_such_module"):
+        RewardConfig(functions=[{"function": "no_such_module:f"}])
+    with pytest.raises(InputError, match=r"reward.functions\[0\].function.*'package.module"):
+        RewardConfig(functions=[{"function": "just_a_name"}])
+    with pytest.raises(InputError, match=r"reward.functions\[0\].weight"):
+        RewardConfig(functions=[{"function": _length, "weight": float("nan")}])
+    bad = RewardConfig(functions=[{"function": lambda p, c, v, **k: [1.0], "name": "short"}])
+    with pytest.raises(InputError, match="short.*1 rewards for 2 samples"):
+        custom_rewards(bad, ["p", "p"], ["a", "b"], [{}, {}])
+    nan = RewardConfig(functions=[{"function": lambda p, c, v, **k: [float("nan")],
+                                   "name": "nan"}])
+    with pytest.raises(InputError, match="nan.*finite"):
+        custom_rewards(nan, ["p"], ["a"], [{}])

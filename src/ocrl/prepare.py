@@ -41,7 +41,7 @@ from ocrl.config_files import reject_unknown_keys
 from ocrl.errors import InputError
 from ocrl.grouping import (SPLITS, difficulty_buckets, first_unique, form_groups, group_sizes,
                            pass_rate, select_groups, split_of)
-from ocrl.rewards import RewardConfig, parses, score_problem
+from ocrl.rewards import RewardConfig, custom_rewards, parses, score_problem
 from ocrl.sandbox.programs import assert_program
 from ocrl.sandbox.verdict import ACCEPTED, STATUSES, WRONG_ANSWER
 
@@ -165,8 +165,8 @@ class ProblemInfo:
 
 
 SAMPLE_COLUMNS = ("problem_id", "split", "prompt", "style", "completion", "status",
-                  "functional", "syntactic", "runtime", "reward", "cpu_time_ms", "memory_kb",
-                  "tests_passed", "tests_total", "source", "origin_id", "group_id")
+                  "functional", "syntactic", "runtime", "custom", "reward", "cpu_time_ms",
+                  "memory_kb", "tests_passed", "tests_total", "source", "origin_id", "group_id")
 
 
 @functools.cache
@@ -175,8 +175,8 @@ def schemas() -> types.SimpleNamespace:
     import pyarrow as pa
 
     kinds = {"functional": pa.float64(), "syntactic": pa.float64(), "runtime": pa.float64(),
-             "reward": pa.float64(), "cpu_time_ms": pa.float64(), "memory_kb": pa.float64(),
-             "tests_passed": pa.int64(), "tests_total": pa.int64()}
+             "custom": pa.float64(), "reward": pa.float64(), "cpu_time_ms": pa.float64(),
+             "memory_kb": pa.float64(), "tests_passed": pa.int64(), "tests_total": pa.int64()}
     sample_fields = [(name, kinds.get(name, pa.string())) for name in SAMPLE_COLUMNS]
     groups = pa.schema([("group_id", pa.string()), ("problem_id", pa.string()),
                         ("split", pa.string()), ("sample_ids", pa.list_(pa.int64())),
@@ -248,10 +248,20 @@ def process_problem(info: ProblemInfo, submissions: list[Submission],
     else:
         parse_ok = [s.syntax_ok if s.syntax_ok is not None else parses(s.completion)
                     for s in submissions]
+    custom = None
+    if config.reward.functions and submissions:
+        n = len(submissions)
+        custom = custom_rewards(
+            config.reward, [info.prompt] * n, [s.completion for s in submissions],
+            [{"status": s.status, "passed": s.status == ACCEPTED, "cpu_time_ms": s.cpu_time_ms,
+              "memory_kb": s.memory_kb, "tests_passed": s.tests_passed,
+              "tests_total": s.tests_total} for s in submissions],
+            problem_id=[info.problem_id] * n, style=[info.style] * n,
+            source=[s.source for s in submissions], syntax_ok=parse_ok)
     parts = score_problem([s.status for s in submissions], parse_ok,
                           [s.cpu_time_ms for s in submissions], config.reward,
                           [s.tests_passed for s in submissions],
-                          [s.tests_total for s in submissions], info.time_limit_ms)
+                          [s.tests_total for s in submissions], info.time_limit_ms, custom)
     rewards = [p.reward for p in parts]
     rng = random.Random(f"{config.seed}:{info.problem_id}")
     sizes = group_sizes(len(submissions), config.group_size, config.min_group_size,
@@ -282,7 +292,8 @@ def process_problem(info: ProblemInfo, submissions: list[Submission],
         "style": [info.style] * n, "completion": [s.completion for s in submissions],
         "status": [s.status for s in submissions],
         "functional": [p.functional for p in parts], "syntactic": [p.syntactic for p in parts],
-        "runtime": [p.runtime for p in parts], "reward": rewards,
+        "runtime": [p.runtime for p in parts], "custom": [p.custom for p in parts],
+        "reward": rewards,
         "cpu_time_ms": [s.cpu_time_ms for s in submissions],
         "memory_kb": [s.memory_kb for s in submissions],
         "tests_passed": [s.tests_passed for s in submissions],

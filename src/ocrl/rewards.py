@@ -1,14 +1,19 @@
-"""The reward schema: r = w_f * functional + w_s * syntactic + w_t * runtime.
+"""The reward schema: r = w_f * functional + w_s * syntactic + w_t * runtime + sum_k w_k * f_k.
 
-Each part is a pure function with a hand-checked unit test; ``score_problem`` applies them to
-the samples of one problem (the runtime part compares a sample with the other accepted samples
-of the same problem, so it needs them all).
+Each built-in part is a pure function with a hand-checked unit test; ``score_problem`` applies
+them to the samples of one problem (the runtime part compares a sample with the other accepted
+samples of the same problem, so it needs them all). The f_k are the user's own reward
+functions, as TRL takes them: ``f(prompts, completions, verdicts, **columns) -> list[float]``,
+one call per problem, given by import path (``"my_pkg.rewards:brevity"``, usable from YAML)
+or as a callable, each with its weight (`RewardConfig.functions`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import importlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ocrl.codenet.python3 import compiles
@@ -31,16 +36,24 @@ class RewardConfig:
     # "rank": 1 - rank/(n-1) among the problem's accepted samples (fastest 1, slowest 0);
     # "time_limit": 1 - cpu_time/time_limit; "none": no runtime term.
     runtime: str = "rank"
+    # The user's reward terms: [{"function": "pkg.module:name" or a callable, "weight": w}].
+    functions: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIME_MODES:
             raise InputError(f"must be one of {', '.join(RUNTIME_MODES)}, got {self.runtime!r}",
                              field="reward.runtime")
+        reward_functions(self)  # a bad import path fails here, before any work
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], *, path: str | None = None) -> RewardConfig:
         reject_unknown_keys(values, cls, path=path, what="reward option", field_prefix="reward.")
-        return cls(**values)
+        try:
+            return cls(**values)
+        except InputError as exc:
+            if path is None or exc.path is not None:
+                raise
+            raise InputError(str(exc), path=path) from None
 
     @classmethod
     def from_yaml(cls, path: str) -> RewardConfig:
@@ -111,10 +124,74 @@ def runtime_rewards(cpu_times_ms: Sequence[float | None], accepted: Sequence[boo
     return rewards
 
 
+RewardFunction = Callable[..., Sequence[float]]
+
+
+def _import_function(path: str, where: str) -> RewardFunction:
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise InputError(f"must be 'package.module:function', got {path!r}", field=where)
+    try:
+        value = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise InputError(f"cannot import {path!r}: {exc}", field=where) from None
+    if not callable(value):
+        raise InputError(f"{path!r} is not callable", field=where)
+    return value
+
+
+def reward_functions(config: RewardConfig) -> list[tuple[str, RewardFunction, float]]:
+    """(name, function, weight) of each user reward term, imported where given by path."""
+    out = []
+    for index, entry in enumerate(config.functions):
+        where = f"reward.functions[{index}]"
+        if not isinstance(entry, dict) or "function" not in entry:
+            raise InputError("needs a 'function' (import path or callable) and a 'weight'",
+                             field=where)
+        unknown = set(entry) - {"function", "weight", "name"}
+        if unknown:
+            raise InputError(f"unknown key(s) {sorted(unknown)}", field=where)
+        weight = entry.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or \
+                not math.isfinite(weight):
+            raise InputError(f"weight must be a finite number, got {weight!r}",
+                             field=f"{where}.weight")
+        function = entry["function"]
+        if isinstance(function, str):
+            function = _import_function(function, f"{where}.function")
+        elif not callable(function):
+            raise InputError("must be an import path or a callable", field=f"{where}.function")
+        name = entry.get("name") or getattr(function, "__name__", f"function_{index}")
+        out.append((str(name), function, float(weight)))
+    return out
+
+
+def custom_rewards(config: RewardConfig, prompts: Sequence[str], completions: Sequence[str],
+                   verdicts: Sequence[dict[str, Any]], **columns: Sequence[Any]) -> list[float]:
+    """The weighted sum of the user's reward terms for each sample (0 without any).
+
+    Each function gets the samples' prompts, completions, verdicts (dicts with status, passed,
+    cpu_time_ms, memory_kb, tests_passed, tests_total) and any other columns, and must return
+    one finite number per sample."""
+    totals = [0.0] * len(completions)
+    for name, function, weight in reward_functions(config):
+        values = list(function(list(prompts), list(completions), list(verdicts), **columns))
+        if len(values) != len(completions):
+            raise InputError(f"returned {len(values)} rewards for {len(completions)} samples",
+                             field=f"reward function {name}")
+        for index, value in enumerate(values):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not math.isfinite(value):
+                raise InputError(f"returned {value!r} for sample {index}: rewards must be "
+                                 "finite numbers", field=f"reward function {name}")
+            totals[index] += weight * float(value)
+    return totals
+
+
 def total_reward(functional: float, syntactic: float, runtime: float,
-                 config: RewardConfig) -> float:
+                 config: RewardConfig, custom: float = 0.0) -> float:
     return (config.functional_weight * functional + config.syntactic_weight * syntactic
-            + config.runtime_weight * runtime)
+            + config.runtime_weight * runtime + custom)
 
 
 @dataclass
@@ -123,15 +200,19 @@ class RewardParts:
     syntactic: float
     runtime: float
     reward: float
+    custom: float = 0.0  # the weighted sum of the user's terms
 
 
 def score_problem(statuses: Sequence[str], programs_parse: Sequence[bool],
                   cpu_times_ms: Sequence[float | None], config: RewardConfig,
                   tests_passed: Sequence[int | None] | None = None,
                   tests_total: Sequence[int | None] | None = None,
-                  time_limit_ms: float | None = None) -> list[RewardParts]:
-    """Reward parts of every sample of one problem."""
+                  time_limit_ms: float | None = None,
+                  custom: Sequence[float] | None = None) -> list[RewardParts]:
+    """Reward parts of every sample of one problem; ``custom``: the user's terms, already
+    weighted and summed (`custom_rewards`)."""
     n = len(statuses)
+    custom = custom or [0.0] * n
     tests_passed = tests_passed or [None] * n
     tests_total = tests_total or [None] * n
     accepted = [s == ACCEPTED for s in statuses]
@@ -140,5 +221,6 @@ def score_problem(statuses: Sequence[str], programs_parse: Sequence[bool],
     for i in range(n):
         f = functional_reward(statuses[i], tests_passed[i], tests_total[i], config.partial_credit)
         s = 1.0 if programs_parse[i] else 0.0
-        parts.append(RewardParts(f, s, runtime[i], total_reward(f, s, runtime[i], config)))
+        parts.append(RewardParts(f, s, runtime[i],
+                                 total_reward(f, s, runtime[i], config, custom[i]), custom[i]))
     return parts

@@ -81,6 +81,8 @@ def flag_specs() -> list[tuple[str, tuple[str, ...], type]]:
             specs.append((f.name, (f.name,), _flag_kind(hints[f.name])))
     reward_hints = typing.get_type_hints(RewardConfig)
     for f in fields(RewardConfig):
+        if f.name == "functions":  # a list of {function, weight} mappings: YAML only
+            continue
         specs.append((f"reward_{f.name}", ("reward", f.name), _flag_kind(reward_hints[f.name])))
     return specs
 

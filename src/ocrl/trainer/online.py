@@ -18,7 +18,7 @@ from typing import Any
 
 from ocrl.errors import InputError
 from ocrl.problems import Problem
-from ocrl.rewards import RewardConfig, RewardParts, parses, score_problem
+from ocrl.rewards import RewardConfig, RewardParts, custom_rewards, parses, score_problem
 from ocrl.sandbox.programs import assert_program
 
 logger = logging.getLogger(__name__)
@@ -39,13 +39,15 @@ def score_batch(task_ids: Sequence[str], statuses: Sequence[str], parse_ok: Sequ
                 cpu_times_ms: Sequence[float | None], config: RewardConfig,
                 tests_passed: Sequence[int | None] | None = None,
                 tests_total: Sequence[int | None] | None = None,
-                time_limits_ms: dict[str, float | None] | None = None) -> list[RewardParts]:
+                time_limits_ms: dict[str, float | None] | None = None,
+                custom: Sequence[float] | None = None) -> list[RewardParts]:
     """Reward parts of a batch of judged completions, in batch order. Completions of the same
     problem form one group (GRPO samples ``num_generations`` per prompt), so the runtime part
     ranks each accepted completion among its group's accepted ones, exactly as offline."""
     n = len(task_ids)
     tests_passed = list(tests_passed or [None] * n)
     tests_total = list(tests_total or [None] * n)
+    custom = list(custom or [0.0] * n)
     members: dict[str, list[int]] = defaultdict(list)
     for index, task_id in enumerate(task_ids):
         members[task_id].append(index)
@@ -55,7 +57,8 @@ def score_batch(task_ids: Sequence[str], statuses: Sequence[str], parse_ok: Sequ
                                [cpu_times_ms[i] for i in indices], config,
                                [tests_passed[i] for i in indices],
                                [tests_total[i] for i in indices],
-                               (time_limits_ms or {}).get(task_id))
+                               (time_limits_ms or {}).get(task_id),
+                               [custom[i] for i in indices])
         for i, part in zip(indices, scored):
             parts[i] = part
     return parts  # type: ignore[return-value]
@@ -122,12 +125,16 @@ class SandboxReward:
             verdicts[index] = verdict
         self.judge_seconds += time.perf_counter() - started
         self.calls += 1
+        custom = None
+        if self.reward.functions:  # the user's terms, as `ocrl prepare` applies them
+            custom = custom_rewards(self.reward, [p.prompt for p in problems], codes,
+                                    [v.to_dict() for v in verdicts], task_id=list(task_id))
         parts = score_batch(
             list(task_id), [v.status for v in verdicts],
             [program_parses(p, c) for p, c in zip(problems, codes)],
             [v.cpu_time_ms for v in verdicts], self.reward,
             [v.tests_passed for v in verdicts], [v.tests_total for v in verdicts],
-            {p.task_id: p.time_limit_ms for p in problems})
+            {p.task_id: p.time_limit_ms for p in problems}, custom)
         self.last_parts = parts
         self.last_statuses = [v.status for v in verdicts]
         return [part.reward for part in parts]
