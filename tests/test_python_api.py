@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tiny_lm import make_model, make_tokenizer, pattern_groups, save_tiny_model
+from tiny_lm import make_model, make_tokenizer, save_tiny_model
 
 import ocrl
 from ocrl import prompting
@@ -80,28 +80,47 @@ def _rows_like(groups, tokenizer) -> list[dict]:
 
 
 def test_rows_through_the_api_train_exactly_like_ocrl_train(tmp_path):
+    """A dataset directory of `ocrl prepare`, trained by `ocrl train --data DIR`'s code, and
+    the same groups as a user's logged rows through the API: the same tensors, the same
+    reference log-probs (the default loss is ref_clip) and bit-identical weights."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     from datasets import Dataset
+    from test_prepare import HUMANEVAL_STYLE, _label_rows
 
     from ocrl import OfflineRLConfig, OfflineRLTrainer
+    from ocrl.dataset import load_groups
+    from ocrl.prepare import PrepareConfig, prepare
     from ocrl.trainer.pipeline import build_trainer
 
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text("".join(json.dumps(p) + "\n" for p in HUMANEVAL_STYLE))
+    labels = tmp_path / "labels.parquet"
+    pq.write_table(pa.Table.from_pylist(_label_rows()), labels)
+    data_dir = tmp_path / "data"
+    prepare(PrepareConfig(source="labelled", path=str(labels), problems=str(problems),
+                          out=str(data_dir), split_fractions=[1.0, 0.0, 0.0], workers=1,
+                          progress=False))
+    groups = list(load_groups(data_dir, split="train"))
+    assert len(groups) == 4
     tokenizer = make_tokenizer(chat=True)
-    groups = pattern_groups(6, seed=4)
 
-    def args(name):
-        return OfflineRLConfig(output_dir=str(tmp_path / name), max_steps=3,
+    def args(name, **more):
+        return OfflineRLConfig(output_dir=str(tmp_path / name), max_steps=2,
                                per_device_train_batch_size=2, learning_rate=1e-2,
                                report_to="none", save_strategy="no", use_cpu=True,
                                disable_tqdm=True, seed=0, prompt_format="chat",
-                               ref_cache_dir=str(tmp_path / "ref"))
+                               ref_cache_dir=str(tmp_path / "ref"), **more)
 
     cli_model = make_model(len(tokenizer), seed=9)
-    cli = build_trainer(args("cli"), groups=groups, model=cli_model, tokenizer=tokenizer)
+    cli = build_trainer(args("cli", data_dir=str(data_dir)), model=cli_model,
+                        tokenizer=tokenizer)
     api_model = make_model(len(tokenizer), seed=9)
     api = OfflineRLTrainer(model=api_model, args=args("api"),
                            train_dataset=Dataset.from_list(_rows_like(groups, tokenizer)),
                            processing_class=tokenizer)
-    # the same token ids, advantages and reference log-probs (the default loss is ref_clip)
     for column in ("prompt_ids", "completion_ids", "advantages", "ref_logps"):
         assert api.train_dataset[column] == cli.trainer.train_dataset[column], column
     start = {k: v.clone() for k, v in api_model.state_dict().items()}
