@@ -454,3 +454,24 @@ def test_the_trainer_hooks_step_normalisation_relies_on_exist():
     assert "loss_is_scaled_for_ga" in vars(Trainer)
     assert list(inspect.signature(Trainer.get_batch_samples).parameters) == [
         "self", "epoch_iterator", "num_batches", "device"]
+
+
+def test_reference_is_computed_in_the_training_precision(tmp_path, tokenizer):
+    """Under bf16 training (CPU autocast here) the reference pass runs in bf16 too, so the
+    policy equals its reference at the first step: KL 0, nothing clipped. The precision and
+    the layout are part of the cache key."""
+    from ocrl.trainer import ref_logprobs
+
+    data, _ = prepare_groups(pattern_groups(4), tokenizer, prompt_format="plain")
+    model = make_model(len(tokenizer))
+    args = _args(tmp_path, loss="ref_clip", kl_beta=0.1, bf16=True, max_steps=1,
+                 ref_cache_dir=str(tmp_path / "ref"))
+    trainer = OfflineRLTrainer(model=model, args=args, train_dataset=data,
+                               processing_class=tokenizer)
+    trainer.train()
+    first = [entry for entry in trainer.state.log_history if "loss" in entry][0]
+    # exactly: the same forward in the same precision (an fp32 reference gives ~1e-7 here)
+    assert first["kl"] == 0.0 and first["clip_fraction"] == 0.0
+    keys = {ref_logprobs.cache_key(data, model, precision=p, share_prompt=s)
+            for p in ("fp32", "bf16") for s in (True, False)}
+    assert len(keys) == 4

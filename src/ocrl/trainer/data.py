@@ -76,7 +76,7 @@ def reference_for(args: OfflineRLConfig, model, dataset, tokenizer):
     point, so the others must not hash or run theirs."""
     from transformers.integrations import is_deepspeed_zero3_enabled
 
-    from ocrl.trainer.ref_logprobs import attach_reference_logps, load_cached_logps
+    from ocrl.trainer.ref_logprobs import attach_reference_logps, load_cached_logps, precision_of
 
     if is_deepspeed_zero3_enabled():
         raise InputError("ref_clip / kl_beta need reference log-probs, which ocrl computes "
@@ -87,7 +87,8 @@ def reference_for(args: OfflineRLConfig, model, dataset, tokenizer):
     if args.process_index == 0:
         dataset_with, path = attach_reference_logps(
             model, dataset, pad_token_id=tokenizer.pad_token_id, cache_dir=args.ref_cache_dir,
-            share_prompt=args.share_prompt, batch_size=args.ref_batch_size, device=args.device)
+            share_prompt=args.share_prompt, batch_size=args.ref_batch_size, device=args.device,
+            precision=precision_of(args))
     if args.world_size > 1:
         from accelerate.utils import broadcast_object_list
 

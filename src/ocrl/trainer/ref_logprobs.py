@@ -60,9 +60,22 @@ def model_fingerprint(model) -> str:
     return digest.hexdigest()
 
 
-def cache_key(dataset, model) -> str:
+def cache_key(dataset, model, *, precision: str = "fp32", share_prompt: bool = True) -> str:
+    """Everything the numbers depend on: the token ids, the weights, the precision the
+    forward ran in, and the layout (shared prompt or not: equal in exact arithmetic, not
+    bit for bit)."""
     return hashlib.sha256(f"{CACHE_VERSION}:{dataset_fingerprint(dataset)}:"
-                          f"{model_fingerprint(model)}".encode()).hexdigest()[:32]
+                          f"{model_fingerprint(model)}:{precision}:{int(share_prompt)}"
+                          .encode()).hexdigest()[:32]
+
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def precision_of(args) -> str:
+    """The mixed precision a TrainingArguments trains in: fp32, bf16 or fp16."""
+    return "bf16" if getattr(args, "bf16", False) else "fp16" if getattr(args, "fp16", False) \
+        else "fp32"
 
 
 def load_cached_logps(path: str | Path, dataset):
@@ -78,8 +91,13 @@ def load_cached_logps(path: str | Path, dataset):
 
 @torch.no_grad()
 def compute_reference_logps(model, dataset, *, pad_token_id: int, share_prompt: bool = True,
-                            batch_size: int = 4, device=None, progress: bool = True):
-    """Per group, per completion, the list of per-token log-probs under ``model``."""
+                            batch_size: int = 4, device=None, progress: bool = True,
+                            precision: str = "fp32"):
+    """Per group, per completion, the list of per-token log-probs under ``model``, computed
+    under the autocast the training forward runs in (accelerate's, for bf16/fp16), so the
+    ratio to the reference is exactly 1 at the first step."""
+    import contextlib
+
     from tqdm.auto import tqdm
 
     was_training = model.training
@@ -94,7 +112,10 @@ def compute_reference_logps(model, dataset, *, pad_token_id: int, share_prompt: 
             features = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
             batch = collate_groups(features, pad_token_id=pad_token_id, share_prompt=share_prompt)
             batch = {k: v.to(device) for k, v in batch.items()}
-            logp = completion_logps(model, batch).cpu()
+            dtype = PRECISIONS[precision]
+            with (torch.autocast(device_type=device.type, dtype=dtype) if dtype is not None
+                  else contextlib.nullcontext()):
+                logp = completion_logps(model, batch).float().cpu()
             lengths = batch["target_mask"].sum(1).cpu().tolist()
             row = 0
             for feature in features:
@@ -109,7 +130,8 @@ def compute_reference_logps(model, dataset, *, pad_token_id: int, share_prompt: 
 
 
 def attach_reference_logps(model, dataset, *, pad_token_id: int, cache_dir: str | Path | None,
-                           share_prompt: bool = True, batch_size: int = 4, device=None):
+                           share_prompt: bool = True, batch_size: int = 4, device=None,
+                           precision: str = "fp32"):
     """``dataset`` with a ``ref_logps`` column, from the cache or computed (then cached).
 
     In a multi-process run only the main process should call this; the others then read the
@@ -117,7 +139,9 @@ def attach_reference_logps(model, dataset, *, pad_token_id: int, cache_dir: str 
     from datasets import Dataset
 
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    key = cache_key(dataset, model)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    key = cache_key(dataset, model, precision=precision, share_prompt=share_prompt)
     path = cache_dir / key
     if (path / "dataset_info.json").is_file():
         try:
@@ -129,7 +153,7 @@ def attach_reference_logps(model, dataset, *, pad_token_id: int, cache_dir: str 
             shutil.rmtree(path, ignore_errors=True)
     values = compute_reference_logps(model, dataset, pad_token_id=pad_token_id,
                                      share_prompt=share_prompt, batch_size=batch_size,
-                                     device=device)
+                                     device=device, precision=precision)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_dir / f".{key}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
