@@ -426,6 +426,9 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(tmp_path):
     assert any(not torch.equal(a[name], start[name]) for name in a)
     summary = json.loads((tmp_path / "killed" / "train_summary.json").read_text())
     assert summary["global_step"] == 4 and summary["prompt_format"] == "plain"
+    # what ran, as the accelerator saw it: one process, no engine, no mixed precision
+    assert summary["distributed"] == {"type": "NO", "processes": 1, "mixed_precision": "no",
+                                      "sharded": False}
 
 
 def test_finished_run_drops_its_checkpoints_only_when_asked(tmp_path):

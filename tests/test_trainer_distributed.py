@@ -36,6 +36,8 @@ def test_two_processes_over_gloo_end_with_identical_weights(tmp_path):
     ranks = [torch.load(out / f"rank{i}.pt", weights_only=False) for i in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2]
     assert all(r["backend"] == "gloo" for r in ranks)
+    assert ranks[0]["distributed"] == {"type": "MULTI_CPU", "processes": 2,
+                                       "mixed_precision": "no", "sharded": False}
     # the replicas trained on different groups at every step ...
     assert len(ranks[0]["seen"]) == len(ranks[1]["seen"]) == 3
     for mine, theirs in zip(ranks[0]["seen"], ranks[1]["seen"]):

@@ -35,7 +35,10 @@ def main(out: str, model_dir: str) -> None:
     run.trainer.data_collator = recording_collator
     run.trainer.train()
     model = run.trainer.accelerator.unwrap_model(run.trainer.model)
+    from ocrl.trainer.pipeline import distributed_setup
+
     torch.save({"rank": args.process_index, "world_size": args.world_size,
+                "distributed": distributed_setup(run.trainer.accelerator),
                 "backend": args.distributed_state.backend, "seen": seen,
                 "state": {k: v.detach().cpu() for k, v in model.state_dict().items()}},
                Path(out) / f"rank{args.process_index}.pt")

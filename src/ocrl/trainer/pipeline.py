@@ -197,6 +197,7 @@ def run_training(args: OfflineRLConfig, *, groups=None, model=None, tokenizer=No
         "tokens_per_second": (session_tokens / train_seconds
                               if session_tokens and train_seconds > 0 else None),
         "final_metrics": history[-1] if history else {}, "train_metrics": result.metrics,
+        "distributed": distributed_setup(trainer.accelerator),
         "settings": {name: getattr(args, name) for name in (
             "advantage", "advantage_clip", "zero_advantage", "loss", "aggregation", "kl_beta",
             "epsilon_low", "epsilon_high", "learning_rate", "per_device_train_batch_size",
@@ -210,6 +211,27 @@ def run_training(args: OfflineRLConfig, *, groups=None, model=None, tokenizer=No
             # Only after the summary: a run stopped in between is finished, not half-deleted.
             remove_checkpoints(args.output_dir)
     return summary
+
+
+def distributed_setup(accelerator) -> dict[str, Any]:
+    """What actually ran, read from the accelerator rather than the config asked for: the
+    engine (NO, MULTI_CPU / MULTI_GPU for DDP, FSDP, DEEPSPEED), the processes, the mixed
+    precision, and whether the weights were sharded across processes."""
+    from accelerate.utils import DistributedType
+
+    kind = accelerator.distributed_type
+    sharded = False
+    if kind == DistributedType.FSDP:
+        plugin = accelerator.state.fsdp_plugin
+        strategy = str(getattr(plugin, "sharding_strategy", "") or "")
+        version = getattr(plugin, "fsdp_version", 1)
+        sharded = version == 2 or "NO_SHARD" not in strategy
+    elif kind == DistributedType.DEEPSPEED:
+        plugin = accelerator.state.deepspeed_plugin
+        sharded = int(getattr(plugin, "zero_stage", 0) or 0) >= 3
+    return {"type": str(kind.value if hasattr(kind, "value") else kind),
+            "processes": accelerator.num_processes,
+            "mixed_precision": str(accelerator.mixed_precision), "sharded": sharded}
 
 
 def remove_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
