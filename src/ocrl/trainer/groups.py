@@ -2,8 +2,9 @@
 
 Input rows (from ``ocrl.dataset.load_groups``): group_id, problem_id, prompt, style,
 completions, rewards, statuses; or, from `ocrl.trainer.rows`, ``prompt_text`` and ``targets``
-(texts used verbatim) in place of prompt and style. Output rows: group_id, problem_id, prompt_ids (the prompt once),
-completion_ids (one list per kept completion, EOS appended), rewards, advantages.
+(texts used verbatim) in place of prompt and style. Output rows: group_id, problem_id,
+prompt_ids (the prompt once), completion_ids (one list per kept completion, EOS appended),
+rewards, advantages.
 
 Advantages depend only on a group's own rewards, which never change in offline RL, so they
 are computed once here rather than at every step; that also lets groups that carry no
