@@ -446,3 +446,72 @@ def test_eval_options_from_yaml_with_command_line_overrides(tiny_dirs, tmp_path)
                                       str(tmp_path / "other")])
     assert result.exit_code == 2
     assert "eval.yaml" in result.output and "samples_per_problem" in result.output
+
+
+# ---- `ocrl sample`: logs for `ocrl label`, built on the same generation as `ocrl eval` ----
+
+def test_ocrl_sample_writes_logs_that_label_reads_and_resumes(tiny_dirs, tmp_path, monkeypatch):
+    import gzip
+
+    from typer.testing import CliRunner
+
+    from ocrl.cli import app
+    from ocrl.evaluation import sample as sample_module
+    from ocrl.label import LabelConfig, label
+
+    log = tmp_path / "logs.jsonl.gz"
+    args = ["sample", "--model", str(tiny_dirs["chat"]), "--problems", str(tiny_dirs["problems"]),
+            "--n", "2", "--temperature", "0.8", "--max-new-tokens", "12", "--batch-size", "2",
+            "--seed", "3", "--threads", "1", "--out", str(log)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "tokens/s" in result.output
+    with gzip.open(log, "rt") as handle:
+        rows = [json.loads(line) for line in handle]
+    assert len(rows) == 2 * len(PROBLEMS)
+    assert {k for row in rows for k in row} == {
+        "task_id", "completion", "extracted", "generated", "model", "temperature", "top_p",
+        "seed", "prompt_format", "finish", "n_tokens", "sample_index"}
+    assert [r["sample_index"] for r in rows[:2]] == [0, 1] and rows[0]["prompt_format"] == "chat"
+    # the same answers `ocrl eval` samples and judges with the same settings
+    run_eval(config(tiny_dirs["chat"], tiny_dirs["problems"]), tmp_path / "eval",
+             show_progress=False)
+    evaluated = read_samples(tmp_path / "eval")
+    assert [(r["task_id"], r["generated"], r["completion"]) for r in rows] == \
+        [(s["task_id"], s["generated"], s["completion"]) for s in evaluated]
+    # `ocrl label` reads the log unchanged and judges exactly the extracted code
+    labels = tmp_path / "labels.parquet"
+    label(LabelConfig(problems=str(tiny_dirs["problems"]), samples=str(log), out=str(labels),
+                      workers=2))
+    judged = pq.read_table(labels).to_pylist()
+    assert [r["completion"] for r in judged] == [r["completion"] for r in rows]
+    assert [r["status"] for r in judged] == [s["status"] for s in evaluated]
+
+    # killed after the first chunk: the rerun samples only what is missing, same result
+    calls = []
+    real = run_module.generate_records
+
+    def die_on_second(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(run_module, "generate_records", die_on_second)
+    again = tmp_path / "again.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        sample_module.run_sample(sample_module.SampleConfig(
+            model=str(tiny_dirs["chat"]), problems=str(tiny_dirs["problems"]), n=2,
+            temperature=0.8, max_new_tokens=12, batch_size=2, seed=3, threads=1), again,
+            show_progress=False)
+    assert not again.exists() and len(list((tmp_path / "again.jsonl.parts").glob("chunk-*")))
+    monkeypatch.setattr(run_module, "generate_records", real)
+    summary = sample_module.run_sample(sample_module.SampleConfig(
+        model=str(tiny_dirs["chat"]), problems=str(tiny_dirs["problems"]), n=2,
+        temperature=0.8, max_new_tokens=12, batch_size=2, seed=3, threads=1), again,
+        show_progress=False)
+    assert summary["chunks_resumed"] == 1 and not (tmp_path / "again.jsonl.parts").exists()
+    assert [json.loads(line) for line in again.read_text().splitlines()] == rows
+    with pytest.raises(InputError, match="exists already"):
+        sample_module.run_sample(sample_module.SampleConfig(model=str(tiny_dirs["chat"])),
+                                 again, show_progress=False)

@@ -51,6 +51,18 @@ def test_flat_rows_carry_extra_fields_and_stdio_is_not_cut(tmp_path):
     assert sample.extra == {"model": "m1", "temperature": 0.8}
 
 
+def test_extracted_rows_are_not_cut_again(tmp_path):
+    """Rows of `ocrl sample` hold code already extracted from an answer (a whole function with
+    its imports): the raw-sample stops would cut it to its first line."""
+    code = "import math\n\ndef f(x):\n    return math.floor(x)\n"
+    path = _write(tmp_path / "s.jsonl", [{"task_id": "t/0", "completion": code,
+                                          "extracted": True},
+                                         {"task_id": "t/0", "completion": code}])
+    kept, cut = read_samples(path, PROBLEMS)
+    assert kept.completion == code
+    assert cut.completion == "import math\n"  # a raw sample: cut at "\ndef"
+
+
 @pytest.mark.parametrize("rows, line, field", [
     (['{"task_id": "t/0", "completion": "x"}', "{not json"], 2, None),
     ([{"task_id": "nope", "completion": "x"}], 1, "task_id"),

@@ -27,6 +27,7 @@ def _register() -> None:
     from ocrl.commands import problems  # noqa: F401
     from ocrl.commands import train  # noqa: F401
     from ocrl.commands import eval  # noqa: F401
+    from ocrl.commands import sample  # noqa: F401
     from ocrl.commands import report  # noqa: F401
     from ocrl.commands import quickstart  # noqa: F401
 

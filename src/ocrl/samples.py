@@ -42,8 +42,9 @@ def _normalise_prompt(prompt: str) -> str:
 def read_samples(path: str | Path, problems: dict[str, Problem],
                  stops: Sequence[str] | None = CODET_STOPS) -> Iterator[Sample]:
     """Yield samples from flat rows ``{task_id, completion, ...}`` or logged rows
-    ``{task_id or prompt, samples: [...]}``. Stops apply to assert-style problems only (a stdio
-    completion is a whole program, where a top-level ``def`` is legitimate)."""
+    ``{task_id or prompt, samples: [...]}``. Stops apply to raw samples of assert-style problems
+    only (a stdio completion is a whole program, where a top-level ``def`` is legitimate; a row
+    marked ``extracted: true`` holds code already extracted from a model's answer)."""
     path = str(path)
     by_prompt = {_normalise_prompt(p.prompt): p.task_id for p in problems.values()}
     row_id = 0
@@ -61,7 +62,9 @@ def read_samples(path: str | Path, problems: dict[str, Problem],
                 raise InputError(f"expected str, got {type(raw).__name__}", path=path, line=line,
                                  field=f"samples[{position}]")
             cut = raw
-            if stops and problems[task_id].style == "assert":
+            # `extracted: true` (rows of `ocrl sample`): already the code as `ocrl eval` judges
+            # it, e.g. a whole function with its imports, which the stops would cut short.
+            if stops and problems[task_id].style == "assert" and row.get("extracted") is not True:
                 cut = truncate(raw, stops)
             index = per_task.get(task_id, 0)
             per_task[task_id] = index + 1

@@ -224,12 +224,49 @@ def _read_chunk_timing(path: Path) -> dict:
     return json.loads(metadata.get(b"ocrl_timing", b"{}"))
 
 
+def generate_records(sampler, tokenizer, fmt: str, chunk: list[Problem], start: int,
+                     sampling: SamplingConfig, *, seed_key: str, progress=None,
+                     source: str) -> tuple[list[dict], float]:
+    """Sample ``sampling.n`` answers to each problem of ``chunk`` (whose first problem is
+    number ``start``); (one record per answer with its extracted code, generate seconds).
+    Shared by `ocrl eval` (which then judges them) and `ocrl sample` (which logs them)."""
+    from ocrl import prompting
+
+    inputs = [prompting.build_prompt(tokenizer, p.prompt, fmt, p.style) for p in chunk]
+    styles = [p.style for p in chunk]
+    began = time.perf_counter()
+    # One generate call per style: the stop rule depends on it.
+    generations: list = [None] * len(chunk)
+    for style in sorted(set(styles)):
+        positions = [i for i, s in enumerate(styles) if s == style]
+        outputs = sampler.generate(
+            [inputs[i] for i in positions], sampling,
+            is_done=lambda text, style=style: prompting.should_stop(text, fmt, style),
+            seed_key=f"{seed_key}:{style}", progress=progress)
+        for position, output in zip(positions, outputs):
+            generations[position] = output
+    seconds = time.perf_counter() - began
+    records = []
+    for offset, (problem, outputs) in enumerate(zip(chunk, generations)):
+        for sample_index, generation in enumerate(outputs):
+            records.append({
+                "problem_index": start + offset, "task_id": problem.task_id,
+                "sample_index": sample_index, "difficulty": problem.difficulty,
+                "style": problem.style, "prompt": problem.prompt,
+                "entry_point": problem.entry_point,
+                "model_input": inputs[offset], "generated": generation.text,
+                "completion": prompting.extract_code(generation.text, problem.prompt, fmt,
+                                                     problem.style),
+                "n_tokens": generation.n_tokens, "finish": generation.finish,
+                "source": source})
+    return records, seconds
+
+
 def run_eval(config: EvalConfig, out: str | Path, *, overwrite: bool = False,
              show_progress: bool = True) -> dict:
     """Evaluate ``config.model`` on ``config.problems``; returns the metrics written."""
     from tqdm.auto import tqdm
 
-    from ocrl import prompting
     from ocrl.models import model_fingerprint, resolve_model
     from ocrl.sandbox import Judge, Limits
 
@@ -268,35 +305,9 @@ def run_eval(config: EvalConfig, out: str | Path, *, overwrite: bool = False,
                 if index in done:
                     continue
                 chunk_began = time.perf_counter()
-                chunk = problems[start:end]
-                inputs = [prompting.build_prompt(tokenizer, p.prompt, fmt, p.style)
-                          for p in chunk]
-                styles = [p.style for p in chunk]
-                generate_began = time.perf_counter()
-                # One generate call per style: the stop rule depends on it.
-                generations: list = [None] * len(chunk)
-                for style in sorted(set(styles)):
-                    positions = [i for i, s in enumerate(styles) if s == style]
-                    outputs = sampler.generate(
-                        [inputs[i] for i in positions], sampling,
-                        is_done=lambda text, style=style: prompting.should_stop(text, fmt, style),
-                        seed_key=f"chunk{index}:{style}", progress=bar)
-                    for position, output in zip(positions, outputs):
-                        generations[position] = output
-                generate_seconds = time.perf_counter() - generate_began
-                records = []
-                for offset, (problem, outputs) in enumerate(zip(chunk, generations)):
-                    for sample_index, generation in enumerate(outputs):
-                        records.append({
-                            "problem_index": start + offset, "task_id": problem.task_id,
-                            "sample_index": sample_index, "difficulty": problem.difficulty,
-                            "style": problem.style, "prompt": problem.prompt,
-                            "entry_point": problem.entry_point,
-                            "model_input": inputs[offset], "generated": generation.text,
-                            "completion": prompting.extract_code(
-                                generation.text, problem.prompt, fmt, problem.style),
-                            "n_tokens": generation.n_tokens, "finish": generation.finish,
-                            "source": f"ocrl-eval:{config.model}"})
+                records, generate_seconds = generate_records(
+                    sampler, tokenizer, fmt, problems[start:end], start, sampling,
+                    seed_key=f"chunk{index}", progress=bar, source=f"ocrl-eval:{config.model}")
                 judge_began = time.perf_counter()
                 bar.set_postfix_str("judging")
                 _judge_chunk(judge, problems, records)
