@@ -158,3 +158,15 @@ def test_bad_rows_are_named_by_row_and_column(tmp_path, change, where):
                                               report_to="none", loss="pg"),
                          train_dataset=rows)
     assert str(error.value).startswith(f"train_dataset, {where}"), str(error.value)
+
+
+def test_the_trainer_refuses_methods_it_does_not_train(tmp_path):
+    from ocrl import OfflineRLConfig, OfflineRLTrainer
+
+    tokenizer = make_tokenizer()
+    for method in ("dpo", "grpo_online"):
+        with pytest.raises(InputError, match="DPOTrainer / GRPOTrainer"):
+            OfflineRLTrainer(model=make_model(len(tokenizer)), processing_class=tokenizer,
+                             args=OfflineRLConfig(output_dir=str(tmp_path), method=method,
+                                                  use_cpu=True, report_to="none"),
+                             train_dataset=_good_rows())

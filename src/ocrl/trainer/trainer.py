@@ -14,6 +14,7 @@ import torch
 from transformers import Trainer
 
 from ocrl.algos.losses import aggregation_units, offline_rl_loss
+from ocrl.errors import InputError
 from ocrl.trainer.collator import GroupCollator
 from ocrl.trainer.config import OfflineRLConfig
 from ocrl.trainer.logprobs import accepts_logits_to_keep, completion_logps
@@ -47,6 +48,14 @@ class OfflineRLTrainer(Trainer):
             name = model if isinstance(model, str) else getattr(
                 getattr(model, "config", None), "_name_or_path", "model")
             args = OfflineRLConfig(output_dir=f"{str(name).rstrip('/').split('/')[-1]}-ocrl")
+        if args.method in ("dpo", "grpo_online"):
+            raise InputError(f"OfflineRLTrainer does not train method {args.method!r}: use "
+                             "ocrl.build_trainer, or TRL's DPOTrainer / GRPOTrainer (with "
+                             "ocrl.SandboxReward as the reward function)", field="method")
+        if args.method in ("sft", "sft_all"):
+            from ocrl.trainer.baselines import apply_sft_overrides
+
+            apply_sft_overrides(args)  # SFT is this loss with advantage = reward, pg, token mean
         if isinstance(model, str):
             from ocrl.models import load_model_and_tokenizer
 
