@@ -8,10 +8,10 @@ the untouched base model: pass@1, mean generated tokens and the share of answers
 The held-out half of the quickstart is never looked at.
 
 Two measurements:
-- analytic, from the training data alone: the per-token weight each aggregation gives a
-  rejected (negative-advantage) completion, averaged over the longer and the shorter half of
-  them within their groups. A ratio below 1 means long wrong answers are pushed down less
-  per token than short ones, which rewards running on;
+- analytic, from the training data alone: within each group, the per-token weight (per unit
+  of advantage) the aggregation gives its longest rejected completion over the one it gives
+  its shortest, averaged over groups. Below 1, long wrong answers are pushed down less per
+  token than short ones, which rewards running on;
 - empirical: what a short training run with each aggregation does to generated length.
 
 Variants: pg with group_mean (the former default, averaged within a group first), pg with
@@ -64,8 +64,9 @@ def split_training_half(problems: list[dict], count: int, seed: int):
 
 
 def per_token_weights(groups: list[dict], aggregation: str, max_length: int) -> list[tuple]:
-    """(completion length, per-token weight) of every rejected completion when each group
-    is one optimizer step, as the quickstart trains."""
+    """(completion length, per-token weight per unit of advantage, group) of every rejected
+    completion when each group is one optimizer step, as the quickstart trains. Dividing by
+    |A| leaves what the aggregation itself does to a token's weight."""
     out = []
     for row in groups:
         lengths = [len(c) for c in row["completion_ids"]]
@@ -73,10 +74,9 @@ def per_token_weights(groups: list[dict], aggregation: str, max_length: int) -> 
         for length, advantage in zip(lengths, row["advantages"]):
             if advantage >= 0:
                 continue
-            weight = {"token_mean": abs(advantage) / tokens,
-                      "sequence_mean": abs(advantage) / (length * k),
-                      "group_mean": abs(advantage) / (length * k),
-                      "sum_over_max_length": abs(advantage) / (k * max_length)}[aggregation]
+            weight = {"token_mean": 1 / tokens, "sequence_mean": 1 / (length * k),
+                      "group_mean": 1 / (length * k),
+                      "sum_over_max_length": 1 / (k * max_length)}[aggregation]
             out.append((length, weight, row["group_id"]))
     return out
 
