@@ -21,6 +21,7 @@ function, so only one of them is trained.
 
 Run after `bash scripts/quickstart.sh` (it needs outputs/quickstart/data):
     .venv/bin/python benchmarks/length_bias.py [--quickstart outputs/quickstart] [--out ...]
+    [--analytic-only]
 Every stage resumes.
 """
 
@@ -53,6 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-steps", type=int, default=24)
     p.add_argument("--learning-rate", type=float, default=1e-5)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--analytic-only", action="store_true",
+                   help="only the measurement from the training data (seconds, no training)")
     return p.parse_args(argv)
 
 
@@ -132,6 +135,14 @@ def main(argv=None) -> dict:
     analytic = {mode: long_short_ratio(per_token_weights(rows, mode, cap))
                 for mode in ("token_mean", "sequence_mean", "group_mean",
                              "sum_over_max_length")}
+
+    if args.analytic_only:
+        summary = {"training_groups": len(rows), "token_cap": cap, "groups": stats.to_dict(),
+                   "analytic_long_over_short_per_token_weight": analytic,
+                   "date": time.strftime("%Y-%m-%d")}
+        write_json_atomic(out / "length_bias_analytic.json", summary, sort_keys=True)
+        print(json.dumps(analytic, indent=2))
+        return summary
 
     runs = {"base": model_dir}
     timings = {}
