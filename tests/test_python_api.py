@@ -151,6 +151,7 @@ def test_bad_rows_are_named_by_row_and_column(tmp_path, change, where):
 
     rows = _good_rows()
     change(rows)
+    rows = iter(rows)  # any iterable of dicts is accepted
     tokenizer = make_tokenizer(chat=True)
     with pytest.raises(InputError) as error:
         OfflineRLTrainer(model=make_model(len(tokenizer)), processing_class=tokenizer,

@@ -33,6 +33,8 @@ def training_dataset(args: OfflineRLConfig, model, tokenizer, data, *,
     info: dict[str, Any] = {}
     if data is None:
         raise InputError("a train_dataset is needed", field="train_dataset")
+    if not hasattr(data, "column_names") and not isinstance(data, list):
+        data = list(data)  # any iterable of dicts, read once
     if is_prepared(data):
         dataset = data
     else:
