@@ -50,13 +50,16 @@ SAMPLE_SCHEMA = pa.schema([
 
 
 @dataclass
-class EvalConfig:
+class SampleConfig:
+    """What to sample, from which model, and how: everything `ocrl sample` needs, and the
+    sampling half of `EvalConfig`."""
+
     model: str = "smollm2-135m"
     problems: str = "humaneval"
     split: str = "test"
     limit: int | None = None
     n: int = 1
-    temperature: float = 0.0
+    temperature: float = 0.8
     top_p: float = 0.95
     max_new_tokens: int = 512
     batch_size: int = 32
@@ -65,11 +68,6 @@ class EvalConfig:
     backend: str = "auto"  # auto (vLLM if installed and a GPU is present) | transformers | vllm
     dtype: str = "auto"
     threads: int | None = None  # torch CPU threads; None keeps torch's default
-    timeout_s: float = 3.0
-    memory_mb: int = 1024
-    workers: int | None = None
-    sandbox: str = "auto"
-    ks: tuple[int, ...] = DEFAULT_KS
 
     def check(self) -> None:
         if self.n < 1:
@@ -85,6 +83,23 @@ class EvalConfig:
             raise InputError("prompt_format must be auto, plain or chat", field="prompt_format")
         if self.backend not in ("auto", "transformers", "vllm"):
             raise InputError("backend must be auto, transformers or vllm", field="backend")
+
+    def sampling(self) -> SamplingConfig:
+        return SamplingConfig(n=self.n, temperature=self.temperature, top_p=self.top_p,
+                              max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
+                              seed=self.seed)
+
+
+@dataclass
+class EvalConfig(SampleConfig):
+    """An evaluation: sampling as `SampleConfig` (greedy by default), then judging."""
+
+    temperature: float = 0.0
+    timeout_s: float = 3.0
+    memory_mb: int = 1024
+    workers: int | None = None
+    sandbox: str = "auto"
+    ks: tuple[int, ...] = DEFAULT_KS
 
 
 def load_eval_config(path: str | Path, overrides: dict | None = None) -> EvalConfig:
@@ -106,7 +121,7 @@ def plan_chunks(n_problems: int, n: int, batch_size: int) -> list[tuple[int, int
             for start in range(0, n_problems, per_chunk)]
 
 
-def resolve_format(config: EvalConfig, model_dir: Path, tokenizer) -> tuple[str, str]:
+def resolve_format(config: SampleConfig, model_dir: Path, tokenizer) -> tuple[str, str]:
     """(format, where it came from): the flag, the model's ocrl_model.json, or its tokenizer."""
     from ocrl.models import read_model_info
     from ocrl.prompting import FORMATS, detect_format
@@ -153,7 +168,7 @@ def _chunk_path(out: Path, index: int) -> Path:
     return out / CHUNKS_DIR / f"chunk-{index:05d}.parquet"
 
 
-def use_vllm(config: EvalConfig) -> bool:
+def use_vllm(config: SampleConfig) -> bool:
     from ocrl.evaluation.sampler import vllm_available
 
     if config.backend == "vllm" and not vllm_available():
@@ -161,7 +176,24 @@ def use_vllm(config: EvalConfig) -> bool:
     return config.backend == "vllm" or (config.backend == "auto" and vllm_available())
 
 
-def _load(config: EvalConfig, model_dir: Path, vllm: bool):
+def load_sampler(config: SampleConfig, problems: list[Problem]):
+    """(model directory, tokenizer, prompt format, where the format came from, sampler,
+    backend name) for ``config``: what `ocrl eval` and `ocrl sample` both start with."""
+    from ocrl.models import resolve_model
+
+    model_dir = resolve_model(config.model)
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    vllm = use_vllm(config)
+    model, tokenizer = _load(config, model_dir, vllm)
+    fmt, format_source = resolve_format(config, model_dir, tokenizer)
+    sampler = _make_sampler(model, tokenizer, model_dir, fmt, {p.style for p in problems})
+    return model_dir, tokenizer, fmt, format_source, sampler, "vllm" if vllm else "transformers"
+
+
+def _load(config: SampleConfig, model_dir: Path, vllm: bool):
     """(model or None, tokenizer); vLLM loads the weights itself."""
     if vllm:
         from transformers import AutoTokenizer
@@ -267,24 +299,15 @@ def run_eval(config: EvalConfig, out: str | Path, *, overwrite: bool = False,
     """Evaluate ``config.model`` on ``config.problems``; returns the metrics written."""
     from tqdm.auto import tqdm
 
-    from ocrl.models import model_fingerprint, resolve_model
+    from ocrl.models import model_fingerprint
     from ocrl.sandbox import Judge, Limits
 
     config.check()
     began = time.perf_counter()
     out = Path(out)
     problems = load_eval_problems(config.problems, config.split, config.limit)
-    model_dir = resolve_model(config.model)
+    model_dir, tokenizer, fmt, format_source, sampler, backend = load_sampler(config, problems)
     model_hash = model_fingerprint(model_dir)
-    if config.threads:
-        import torch
-
-        torch.set_num_threads(config.threads)
-    vllm = use_vllm(config)
-    model, tokenizer = _load(config, model_dir, vllm)
-    fmt, format_source = resolve_format(config, model_dir, tokenizer)
-    sampler = _make_sampler(model, tokenizer, model_dir, fmt, {p.style for p in problems})
-    backend = "vllm" if vllm else "transformers"
     identity = _identity(config, model_hash, problems_fingerprint(problems), fmt)
     _prepare_out_dir(out, identity, overwrite)
 
@@ -293,9 +316,7 @@ def run_eval(config: EvalConfig, out: str | Path, *, overwrite: bool = False,
     total_samples = len(problems) * config.n
     done_samples = sum((end - start) * config.n for i, (start, end) in enumerate(chunks)
                        if i in done)
-    sampling = SamplingConfig(n=config.n, temperature=config.temperature, top_p=config.top_p,
-                              max_new_tokens=config.max_new_tokens,
-                              batch_size=config.batch_size, seed=config.seed)
+    sampling = config.sampling()
     limits = Limits(timeout_s=config.timeout_s, memory_mb=config.memory_mb)
     bar = tqdm(total=total_samples, initial=done_samples, unit="sample", desc="eval",
                disable=not show_progress, dynamic_ncols=True)

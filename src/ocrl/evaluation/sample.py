@@ -19,36 +19,15 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from ocrl.atomic import write_json_atomic
 from ocrl.errors import InputError
+from ocrl.evaluation import run as eval_run
+from ocrl.evaluation.run import SampleConfig
 
 STATE_FILE = "sample_state.json"
-
-
-@dataclass
-class SampleConfig:
-    model: str = "smollm2-135m"
-    problems: str = "humaneval"
-    split: str = "test"
-    limit: int | None = None
-    n: int = 1
-    temperature: float = 0.8
-    top_p: float = 0.95
-    max_new_tokens: int = 512
-    batch_size: int = 32
-    seed: int = 0
-    prompt_format: str = "auto"
-    backend: str = "auto"
-    dtype: str = "auto"
-    threads: int | None = None
-
-    def check(self) -> None:
-        from ocrl.evaluation.run import EvalConfig
-
-        EvalConfig(**asdict(self)).check()
 
 
 def _parts_dir(out: Path) -> Path:
@@ -78,10 +57,7 @@ def run_sample(config: SampleConfig, out: str | Path, *, show_progress: bool = T
     from tqdm.auto import tqdm
 
     from ocrl.evaluation.problem_sources import load_eval_problems, problems_fingerprint
-    from ocrl.evaluation.run import (_load, _make_sampler, generate_records, plan_chunks,
-                                     resolve_format, use_vllm)
-    from ocrl.evaluation.sampler import SamplingConfig
-    from ocrl.models import model_fingerprint, resolve_model
+    from ocrl.models import model_fingerprint
 
     config.check()
     out = Path(out)
@@ -90,18 +66,7 @@ def run_sample(config: SampleConfig, out: str | Path, *, show_progress: bool = T
                          "another --out)", path=str(out))
     began = time.perf_counter()
     problems = load_eval_problems(config.problems, config.split, config.limit)
-    model_dir = resolve_model(config.model)
-    if config.threads:
-        import torch
-
-        torch.set_num_threads(config.threads)
-    from ocrl.evaluation.run import EvalConfig
-
-    eval_view = EvalConfig(**asdict(config))
-    vllm = use_vllm(eval_view)
-    model, tokenizer = _load(eval_view, model_dir, vllm)
-    fmt, _ = resolve_format(eval_view, model_dir, tokenizer)
-    sampler = _make_sampler(model, tokenizer, model_dir, fmt, {p.style for p in problems})
+    model_dir, tokenizer, fmt, _, sampler, _ = eval_run.load_sampler(config, problems)
     identity = {"model_hash": model_fingerprint(model_dir), "prompt_format": fmt,
                 "problems_hash": problems_fingerprint(problems),
                 **{k: v for k, v in asdict(config).items() if k not in ("threads", "dtype")}}
@@ -116,10 +81,8 @@ def run_sample(config: SampleConfig, out: str | Path, *, show_progress: bool = T
     parts.mkdir(parents=True, exist_ok=True)
     write_json_atomic(state, identity)
 
-    chunks = plan_chunks(len(problems), config.n, config.batch_size)
-    sampling = SamplingConfig(n=config.n, temperature=config.temperature, top_p=config.top_p,
-                              max_new_tokens=config.max_new_tokens,
-                              batch_size=config.batch_size, seed=config.seed)
+    chunks = eval_run.plan_chunks(len(problems), config.n, config.batch_size)
+    sampling = config.sampling()
     done = {i for i in range(len(chunks)) if (parts / f"chunk-{i:05d}.jsonl").is_file()}
     bar = tqdm(total=len(problems) * config.n, unit="sample", desc="sample",
                initial=sum((e - s) * config.n for i, (s, e) in enumerate(chunks) if i in done),
@@ -129,7 +92,7 @@ def run_sample(config: SampleConfig, out: str | Path, *, show_progress: bool = T
         for index, (start, end) in enumerate(chunks):
             if index in done:
                 continue
-            records, spent = generate_records(
+            records, spent = eval_run.generate_records(
                 sampler, tokenizer, fmt, problems[start:end], start, sampling,
                 seed_key=f"chunk{index}", progress=bar, source=f"ocrl-sample:{config.model}")
             tokens += sum(r["n_tokens"] for r in records)
