@@ -127,6 +127,12 @@ def runtime_rewards(cpu_times_ms: Sequence[float | None], accepted: Sequence[boo
 RewardFunction = Callable[..., Sequence[float]]
 
 
+def is_finite_number(value: Any) -> bool:
+    """A reward or a weight: an int or float (not a bool), neither NaN nor infinite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value)
+
+
 def _import_function(path: str, where: str) -> RewardFunction:
     module_name, _, attribute = path.partition(":")
     if not module_name or not attribute:
@@ -152,8 +158,7 @@ def reward_functions(config: RewardConfig) -> list[tuple[str, RewardFunction, fl
         if unknown:
             raise InputError(f"unknown key(s) {sorted(unknown)}", field=where)
         weight = entry.get("weight", 1.0)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or \
-                not math.isfinite(weight):
+        if not is_finite_number(weight):
             raise InputError(f"weight must be a finite number, got {weight!r}",
                              field=f"{where}.weight")
         function = entry["function"]
@@ -180,8 +185,7 @@ def custom_rewards(config: RewardConfig, prompts: Sequence[str], completions: Se
             raise InputError(f"returned {len(values)} rewards for {len(completions)} samples",
                              field=f"reward function {name}")
         for index, value in enumerate(values):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                    not math.isfinite(value):
+            if not is_finite_number(value):
                 raise InputError(f"returned {value!r} for sample {index}: rewards must be "
                                  "finite numbers", field=f"reward function {name}")
             totals[index] += weight * float(value)

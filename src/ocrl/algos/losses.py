@@ -35,8 +35,9 @@ AGGREGATIONS: dict[str, AggregationFn] = {}
 # sequences of per-sequence token means (TRL's loss_type="grpo").
 AGGREGATION_ALIASES = {"grpo": "sequence_mean", "dr_grpo": "sum_over_max_length",
                        "dapo": "token_mean"}
-# k3's exp(ref - logp) overflows float32 once the log-ratio passes about 88 nats; past this
-# bound the KL term is held constant (its gradient stops), as verl clamps its KL estimates.
+# exp of a log-ratio overflows float32 past about 88 nats: k3's exp(ref - logp) and ref_clip's
+# ratio clamp the log-ratio at this bound (past it the term is held constant and its gradient
+# stops, as verl clamps its KL estimates).
 KL_LOG_RATIO_BOUND = 20.0
 
 

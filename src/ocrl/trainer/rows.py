@@ -11,12 +11,12 @@ assistant's content. EOS is appended to every completion by `prepare_groups`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
 from ocrl.errors import InputError
 from ocrl.prompting import CHAT, PLAIN
+from ocrl.rewards import is_finite_number
 
 REQUIRED_COLUMNS = ("prompt", "completion", "reward")
 
@@ -73,8 +73,7 @@ def groups_from_rows(rows: Iterable[dict], tokenizer, *, allow_single: bool = Fa
                              f"{', '.join(REQUIRED_COLUMNS)}; optional: group)",
                              path=source, row=line, column=missing[0])
         reward = row["reward"]
-        if isinstance(reward, bool) or not isinstance(reward, (int, float)) or \
-                not math.isfinite(float(reward)):
+        if not is_finite_number(reward):
             raise InputError(f"must be a finite number, got {reward!r}", path=source,
                              row=line, column="reward")
         prompt_text, fmt = _prompt_text(row["prompt"], tokenizer,
