@@ -136,12 +136,24 @@ def main(argv=None) -> dict:
                 for mode in ("token_mean", "sequence_mean", "group_mean",
                              "sum_over_max_length")}
 
+    # The former quickstart's fixed limits against whole canonical answers in this format:
+    # training kept 256 completion tokens, evaluation generated 160.
+    def longer_than(problem_file: Path, limit: int) -> dict[str, int]:
+        lengths = [answer_token_cap([problem_from_dict(p)], tokenizer, fmt, multiple=1)
+                   for _, p in read_jsonl(problem_file) if p.get("canonical_solution")]
+        return {"problems": len(lengths), f"over_{limit}_tokens": sum(n > limit
+                                                                     for n in lengths)}
+
+    former_limits = {"training_half_vs_256": longer_than(
+        quickstart / "train_problems.jsonl", 256), "held_out_half_vs_160": longer_than(
+        quickstart / "heldout_problems.jsonl", 160)}
     if args.analytic_only:
         summary = {"training_groups": len(rows), "token_cap": cap, "groups": stats.to_dict(),
                    "analytic_long_over_short_per_token_weight": analytic,
+                   "canonical_answers_vs_former_limits": former_limits,
                    "date": time.strftime("%Y-%m-%d")}
         write_json_atomic(out / "length_bias_analytic.json", summary, sort_keys=True)
-        print(json.dumps(analytic, indent=2))
+        print(json.dumps({"analytic": analytic, "former_limits": former_limits}, indent=2))
         return summary
 
     runs = {"base": model_dir}
