@@ -52,6 +52,7 @@ from ocrl.atomic import write_json_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data" / "humaneval"
+MBPP = ROOT.parent / "shared" / "data" / "mbpp" / "problems.jsonl"
 BUCKETS = ("hard", "medium", "easy")
 
 
@@ -66,6 +67,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--heldout", choices=["humaneval-half", "mbpp"], default="humaneval-half",
+                   help="humaneval-half: train on one half of HumanEval, evaluate on the other; "
+                        "mbpp: train on every HumanEval problem's logs, evaluate on MBPP "
+                        "(issue 12's experiment A)")
+    p.add_argument("--mbpp", default=str(MBPP), help="MBPP problems (HumanEval layout)")
+    p.add_argument("--mbpp-split", choices=["validation", "test"], default="validation",
+                   help="which MBPP part to evaluate: choose settings on validation only")
+    p.add_argument("--validation-problems", type=int, default=60,
+                   help="MBPP problems in the validation part (seeded by --split-seed)")
     p.add_argument("--eval-problems", type=int, default=30,
                    help="held-out problems evaluated (82 = the whole held-out half)")
     p.add_argument("--max-new-tokens", type=int, default=200)
@@ -153,8 +163,23 @@ def difficulty_buckets(rates: dict[str, float]) -> dict[str, str]:
             for task, r in rates.items()}
 
 
+def mbpp_parts(args) -> tuple[list, list]:
+    """(validation, test) MBPP problems: a seeded shuffle of all of them, the first
+    --validation-problems for validation. Fixed by --split-seed alone, so every run and every
+    setting sees the same parts."""
+    import random
+
+    from ocrl.problems import load_problems
+
+    order = sorted(load_problems(args.mbpp).values(), key=lambda p: p.task_id)
+    random.Random(args.split_seed).shuffle(order)
+    return order[:args.validation_problems], order[args.validation_problems:]
+
+
 def bucketed_split(args, labels: Path):
-    """(train, held-out) problems in the seeded order, each with its difficulty bucket."""
+    """(train, held-out) problems in the seeded order, each training problem with its
+    difficulty bucket. With --heldout mbpp: every HumanEval problem trains, and the held-out
+    problems are the --mbpp-split part of MBPP."""
     from ocrl.problems import load_problems
     from ocrl.quickstart import split_halves
 
@@ -166,6 +191,9 @@ def bucketed_split(args, labels: Path):
     buckets = difficulty_buckets(rates)
     for problem in problems:
         problem.difficulty = buckets[problem.task_id]
+    if args.heldout == "mbpp":
+        validation, test = mbpp_parts(args)
+        return problems, validation if args.mbpp_split == "validation" else test
     return split_halves(problems, args.split_seed)
 
 
@@ -200,6 +228,10 @@ def make_split(args, out: Path, labels: Path) -> dict:
             "bucket_rule": "tertiles of CodeGen-16B pass rate over all 164 problems; "
                            "pass rate 0 is always hard",
             "overlap": sorted(train_ids & {p.task_id for p in held_out})}
+    if args.heldout == "mbpp":
+        validation, test = mbpp_parts(args)
+        meta["mbpp"] = {"validation": [p.task_id for p in validation],
+                        "test": [p.task_id for p in test], "evaluated": args.mbpp_split}
     if meta["overlap"]:
         sys.exit("split bug: a problem is in both halves")
     write_json_atomic(out / "split.json", meta)
@@ -209,12 +241,12 @@ def make_split(args, out: Path, labels: Path) -> dict:
 def heldout_file(args, out: Path, labels: Path) -> Path:
     """The first --eval-problems held-out problems in the seeded order (a prefix, so a
     smaller evaluation is a subset of a larger one)."""
-    path = out / f"heldout_p{args.eval_problems}.jsonl"
+    path = out / f"heldout_{heldout_name(args)}.jsonl"
     if not path.exists():
         from ocrl.jsonl import write_jsonl
 
         _, held_out = bucketed_split(args, labels)
-        evaluated = held_out[:args.eval_problems]
+        evaluated = held_out[:args.eval_problems] if args.eval_problems else held_out
         write_jsonl(path, [p.to_dict() for p in evaluated])
         log(f"evaluated problems: {len(evaluated)}, buckets {count_buckets(evaluated)}")
     return path
@@ -328,7 +360,7 @@ def eval_run(args, name: str, model_path: Path, out: Path, n: int, temperature: 
         return run_dir
     from ocrl.evaluation.run import EvalConfig, run_eval
 
-    problems = out / f"heldout_p{args.eval_problems}.jsonl"
+    problems = out / f"heldout_{heldout_name(args)}.jsonl"
     log(f"eval {name} ({tag}) on {problems}")
     wall0 = time.time()
     run_eval(EvalConfig(model=str(model_path), problems=str(problems),
@@ -339,8 +371,14 @@ def eval_run(args, name: str, model_path: Path, out: Path, n: int, temperature: 
     return run_dir
 
 
+def heldout_name(args) -> str:
+    """Names the evaluated problems: which set, which part, how many (0 = all)."""
+    count = f"p{args.eval_problems}" if args.eval_problems else "all"
+    return f"mbpp-{args.mbpp_split}-{count}" if args.heldout == "mbpp" else count
+
+
 def eval_tag(args, n: int, temperature: float) -> str:
-    return ("greedy" if n == 1 else f"n{n}_t{temperature}") + f"_p{args.eval_problems}"
+    return ("greedy" if n == 1 else f"n{n}_t{temperature}") + f"_{heldout_name(args)}"
 
 
 def pass1(run_dir: Path) -> float:

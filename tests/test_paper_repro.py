@@ -84,3 +84,29 @@ def test_cost_ratios_pair_online_and_offline_runs_of_the_same_seed_and_lora(repr
     # 20 steps online against 10 offline: per step, not in total
     assert ratios["grpo_online_s1 / offline_rl_s1"] == {
         "train s per step": 2.5, "wall per step": 1.0, "CPU per step": 2.0}
+
+
+def test_mbpp_parts_are_fixed_by_the_split_seed_and_disjoint(repro, tmp_path):
+    from ocrl.jsonl import write_jsonl
+
+    path = tmp_path / "mbpp.jsonl"
+    write_jsonl(path, [{"task_id": f"MbppEval/{i}", "prompt": f"def f{i}():\n",
+                        "entry_point": f"f{i}", "test": "def check(c):\n    pass\n"}
+                       for i in range(10)])
+    args = repro.parse_args(["--heldout", "mbpp", "--mbpp", str(path),
+                             "--validation-problems", "3", "--eval-problems", "0"])
+    validation, test = repro.mbpp_parts(args)
+    again_validation, again_test = repro.mbpp_parts(args)
+    ids = lambda problems: [p.task_id for p in problems]  # noqa: E731
+    assert ids(validation) == ids(again_validation) and ids(test) == ids(again_test)
+    assert len(validation) == 3 and len(test) == 7
+    assert not set(ids(validation)) & set(ids(test))
+    assert sorted(ids(validation) + ids(test)) == sorted(f"MbppEval/{i}" for i in range(10))
+    # Another split seed gives other parts; the names say which part was evaluated.
+    other = repro.parse_args(["--heldout", "mbpp", "--mbpp", str(path), "--split-seed", "1",
+                              "--validation-problems", "3"])
+    assert ids(repro.mbpp_parts(other)[0]) != ids(validation)
+    assert repro.eval_tag(args, 1, 0.0) == "greedy_mbpp-validation-all"
+    test_args = repro.parse_args(["--heldout", "mbpp", "--mbpp-split", "test",
+                                  "--eval-problems", "0"])
+    assert repro.eval_tag(test_args, 5, 0.8) == "n5_t0.8_mbpp-test-all"
