@@ -310,6 +310,60 @@ def test_continuous_batching_with_late_longer_prompts(tiny_model, monkeypatch):
     assert any(columns > 0 for _, columns in padded[0::2]), padded
 
 
+def test_growing_cache_layer_holds_what_concatenation_would():
+    import torch
+
+    from ocrl.evaluation.sampler import _growing_layer_class
+
+    torch.manual_seed(0)
+    layer = _growing_layer_class()(spare=2)
+    first = torch.randn(2, 1, 3, 4), torch.randn(2, 1, 3, 4)
+    expected_keys, expected_values = first
+    layer.update(*first)
+    for _ in range(3):  # the third step outgrows the 2 spare columns and reallocates
+        step = torch.randn(2, 1, 1, 4), torch.randn(2, 1, 1, 4)
+        keys, values = layer.update(*step)
+        expected_keys = torch.cat([expected_keys, step[0]], dim=2)
+        expected_values = torch.cat([expected_values, step[1]], dim=2)
+        assert torch.equal(keys, expected_keys) and torch.equal(values, expected_values)
+    layer.left_pad(2)
+    assert torch.equal(layer.keys[:, :, :2], torch.zeros(2, 1, 2, 4))
+    assert torch.equal(layer.keys[:, :, 2:], expected_keys)
+    layer.drop_leading(2)
+    assert torch.equal(layer.values, expected_values)
+    other = _growing_layer_class()()
+    other.update(expected_keys[:1] + 1, expected_values[:1] + 1)
+    layer.append_rows(other)
+    assert layer.keys.shape == (3, 1, 6, 4)
+    layer.batch_select_indices(torch.tensor([2, 0]))
+    assert torch.equal(layer.keys[0], expected_keys[0] + 1)
+    assert torch.equal(layer.values[1], expected_values[0])
+
+
+def test_decode_steps_write_into_the_same_cache_buffer(tiny_model):
+    """In place: the cached keys stay where they were (a concatenating cache reallocates at
+    every step), and the logits equal transformers' own DynamicCache's."""
+    import torch
+    from transformers import DynamicCache
+
+    from ocrl.evaluation.sampler import _new_cache, _plain_cache_layers
+
+    model, tokenizer = tiny_model
+    ids = torch.tensor([tokenizer(PROMPTS[0]).input_ids])
+    ours, theirs = _new_cache(_plain_cache_layers(model)), DynamicCache(config=model.config)
+    with torch.no_grad():
+        mine = model(input_ids=ids, cache=ours, use_cache=True).logits[:, -1]
+        reference = model(input_ids=ids, cache=theirs, use_cache=True).logits[:, -1]
+        where = ours.layers[0].keys.data_ptr()
+        for _ in range(3):
+            assert torch.allclose(mine, reference, atol=1e-6)
+            token = reference.argmax(-1, keepdim=True)
+            mine = model(input_ids=token, cache=ours, use_cache=True).logits[:, -1]
+            reference = model(input_ids=token, cache=theirs, use_cache=True).logits[:, -1]
+            assert ours.layers[0].keys.data_ptr() == where
+    assert ours.get_seq_length() == theirs.get_seq_length() == ids.shape[1] + 3
+
+
 def test_length_chunks_bound_the_padding_of_each_prefill():
     from ocrl.evaluation.sampler import _length_chunks
 

@@ -87,7 +87,7 @@ CACHE_SPARE_COLUMNS = 256
 
 
 def _growing_layer_class():
-    from transformers.cache_utils import DynamicLayer
+    from transformers import DynamicLayer
 
     class GrowingLayer(DynamicLayer):
         """A full-attention cache layer whose ``keys``/``values`` are views of buffers with
@@ -174,8 +174,7 @@ def _new_cache(layers: int, prefix=None, rows: int = 1):
 def _plain_cache_layers(model) -> int:
     """The number of attention layers, when every one is plain full attention (what the
     growing layers implement); raises _UnsupportedCache otherwise."""
-    from transformers import DynamicCache
-    from transformers.cache_utils import DynamicLayer
+    from transformers import DynamicCache, DynamicLayer
 
     try:
         probe = DynamicCache(config=model.config)
