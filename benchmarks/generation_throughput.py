@@ -42,6 +42,8 @@ def parse_args(argv=None):
     parser.add_argument("--problems", default="humaneval",
                         help="humaneval, or a problems JSONL (e.g. from `ocrl problems codenet`)")
     parser.add_argument("--prompts", type=int, default=96, help="first N problems")
+    parser.add_argument("--sample-seed", type=int, default=None,
+                        help="shuffle the problems with random.Random(seed) before taking N")
     parser.add_argument("--max-new-tokens", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--n", type=int, default=1, help="samples per prompt")
@@ -113,7 +115,12 @@ def main(argv=None) -> dict:
     model, tokenizer = load_model_and_tokenizer(args.model, dtype=torch.float32)
     model.eval()
     fmt = prompting.detect_format(tokenizer)
-    problems = load_eval_problems(args.problems, limit=args.prompts)
+    problems = load_eval_problems(args.problems)
+    if args.sample_seed is not None:
+        import random
+
+        random.Random(args.sample_seed).shuffle(problems)
+    problems = problems[:args.prompts]
     styles = {p.style for p in problems}
     if len(styles) != 1:
         sys.exit(f"the problems mix styles {sorted(styles)}: give problems of one style")
