@@ -1,9 +1,10 @@
 """Sampling completions: transformers on CPU or GPU by default, vLLM when available.
 
 The transformers path is a small continuous-batching loop around the model's forward pass:
-up to ``batch_size`` sequences decode together with a KV cache; a sequence leaves the batch
-the moment it ends (EOS, its format's stop condition, or ``max_new_tokens``) and queued
-prompts take its place, so no step is spent on finished rows. Prompts are left-padded and
+up to ``batch_size`` sequences decode together with a KV cache; a sequence that ends (EOS,
+its format's stop condition, or ``max_new_tokens``) leaves the batch as soon as queued
+prompts can take its place or a quarter of the batch has ended (leaving copies the cache, so
+finished rows are dropped together). Prompts are left-padded and
 prefilled in batches of similar length (little compute spent on padding), the n samples of a
 prompt share one prefill, a token prefix common to all prompts (a chat template's system turn
 and instruction) is computed once, the cache is trimmed of columns that only padding
@@ -14,6 +15,7 @@ not all plain full attention (sliding-window or hybrid attention) fall back to b
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections import deque
@@ -86,6 +88,7 @@ class _UnsupportedCache(Exception):
 CACHE_SPARE_COLUMNS = 256
 
 
+@functools.cache
 def _growing_layer_class():
     from transformers import DynamicLayer
 
