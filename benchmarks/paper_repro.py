@@ -7,7 +7,10 @@ Data: the 16,400 logged CodeGen-16B HumanEval samples (../shared/data/humaneval)
 the sandbox with `ocrl.label` (reused from --labels when present), prepared with `ocrl.prepare`
 into groups of 4. HumanEval is split in two halves by --split-seed: only the training half's
 samples are prepared and trained on; evaluation is on the held-out half (its first
---eval-problems problems in the seeded order). A problem's difficulty bucket comes from
+--eval-problems problems in the seeded order; 0 = all). With --heldout mbpp (issue 12's
+experiment A) every HumanEval problem's samples train, and evaluation is on MBPP, shuffled once
+by --split-seed into --validation-problems validation problems (choose settings there) and the
+test rest (--mbpp-split). A problem's difficulty bucket comes from
 CodeGen-16B's own pass rate on it (tertiles over all 164 problems: hard = lowest pass rate).
 
 Runs (same data, same optimizer steps and groups per step for every trained run):
