@@ -478,3 +478,23 @@ def test_reference_is_computed_in_the_training_precision(tmp_path, tokenizer):
     keys = {ref_logprobs.cache_key(data, model, precision=p, share_prompt=s)
             for p in ("fp32", "bf16") for s in (True, False)}
     assert len(keys) == 4
+
+
+def test_full_fine_tuning_of_a_bf16_model_keeps_fp32_master_weights(tmp_path, tokenizer):
+    """AdamW at lr 1e-5 moves a weight by about 1e-5, which bf16 cannot hold next to 0.02
+    (its spacing there is 1.2e-4): the trainer upcasts, and the weight moves."""
+    assert torch.tensor(0.02, dtype=torch.bfloat16) + 1e-5 == torch.tensor(0.02,
+                                                                           dtype=torch.bfloat16)
+    data, _ = prepare_groups(pattern_groups(2), tokenizer, prompt_format="plain")
+    model = make_model(len(tokenizer)).to(torch.bfloat16)
+    weight = model.model.layers[0].mlp.up_proj.weight
+    with torch.no_grad():
+        weight[0, 0] = 0.02
+    trainer = OfflineRLTrainer(model=model, args=_args(tmp_path, learning_rate=1e-5, max_steps=1,
+                                                       weight_decay=0.0),
+                               train_dataset=data, processing_class=tokenizer)
+    assert {p.dtype for p in trainer.model.parameters()} == {torch.float32}
+    start = trainer.model.model.layers[0].mlp.up_proj.weight[0, 0].item()
+    trainer.train()
+    moved = trainer.model.model.layers[0].mlp.up_proj.weight[0, 0].item() - start
+    assert 1e-6 < abs(moved) < 3e-5

@@ -41,7 +41,9 @@ class OfflineRLConfig(TrainingArguments):
         "help": "auto (chat template if the tokenizer has one), chat or plain.",
         "choices": PROMPT_FORMATS})
     model_dtype: str = field(default="auto", metadata={
-        "help": "dtype the weights are loaded in (auto keeps the stored one; float32, bfloat16)."})
+        "help": "dtype the weights are loaded in (auto keeps the stored one; float32, bfloat16). "
+                "Full fine-tuning keeps fp32 master weights: half-precision weights are upcast "
+                "(bf16 compute comes from --bf16)."})
     max_prompt_length: int = field(default=512, metadata={
         "help": "Groups whose prompt has more tokens are dropped (counted in "
                 "train_summary.json), never cut."})

@@ -6,6 +6,7 @@ checkpoints and resume, DDP/FSDP/DeepSpeed through accelerate, TensorBoard) is T
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import defaultdict
@@ -18,6 +19,26 @@ from ocrl.errors import InputError
 from ocrl.trainer.collator import GroupCollator
 from ocrl.trainer.config import OfflineRLConfig
 from ocrl.trainer.logprobs import accepts_logits_to_keep, completion_logps
+
+logger = logging.getLogger(__name__)
+
+
+def fp32_master_weights(model) -> bool:
+    """Upcast half-precision trainable weights to fp32 (in place); True when it did.
+
+    Full fine-tuning updates every weight by about lr per step, below bf16's resolution: a
+    weight of 0.02 stored in bf16 (spacing 1.2e-4 there) never moves under AdamW at lr 1e-5.
+    The fp32 copy is the master weight; bf16/fp16 compute comes from autocast (--bf16/--fp16).
+    Adapters (peft) are created in fp32 over a frozen base and need none of this."""
+    half = {torch.bfloat16, torch.float16}
+    low = sorted({str(p.dtype) for p in model.parameters() if p.requires_grad and p.dtype in half})
+    if not low:
+        return False
+    logger.warning("full fine-tuning: upcasting the model's %s weights to float32 master weights "
+                   "(use --bf16 true for bf16 compute, or LoRA to keep the base in %s)",
+                   "/".join(low), "/".join(low))
+    model.float()
+    return True
 
 
 class OfflineRLTrainer(Trainer):
@@ -66,6 +87,8 @@ class OfflineRLTrainer(Trainer):
         if processing_class.pad_token_id is None:
             processing_class.pad_token = processing_class.eos_token
         model.config.use_cache = False
+        if peft_config is None:
+            fp32_master_weights(model)
         # Prepared before the model is wrapped: the reference log-probs are the starting model's.
         train_dataset, self.data_info = training_dataset(
             args, model, processing_class, train_dataset, prompt_format=prompt_format,
