@@ -69,6 +69,7 @@ def train_steps(model_dir: Path, out: Path, *, steps: int, bf16: bool) -> dict:
     import torch
 
     from ocrl import OfflineRLConfig, OfflineRLTrainer
+    from ocrl.rewards import is_finite_number
     from ocrl.trainer.pipeline import distributed_setup
 
     args = OfflineRLConfig(output_dir=str(out), max_steps=steps, report_to="none",
@@ -80,8 +81,7 @@ def train_steps(model_dir: Path, out: Path, *, steps: int, bf16: bool) -> dict:
                 for n, p in trainer.model.named_parameters() if n in before)
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
     ratios = [e[k] for e in trainer.state.log_history for k in e if "ratio" in k]
-    return {"losses": losses, "finite": all(map(lambda v: v == v and abs(v) != float("inf"),
-                                                losses)),
+    return {"losses": losses, "finite": all(map(is_finite_number, losses)),
             "parameters_moved": moved, "parameters": len(before),
             "master_dtypes": sorted({str(p.dtype) for p in trainer.model.parameters()}),
             "logged_ratios": ratios[:4],
@@ -163,9 +163,9 @@ def main(argv=None) -> int:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
         return 0
     report["gpu"] = {"name": torch.cuda.get_device_name(0), "count": torch.cuda.device_count()}
-    checks = {"bf16_training": lambda tmp: check_bf16(tmp),
+    checks = {"bf16_training": check_bf16,
               "sampler_agreement": lambda tmp: check_sampler(args.model, args.prompts),
-              "fsdp_two_gpus": lambda tmp: check_fsdp(tmp)}
+              "fsdp_two_gpus": check_fsdp}
     report["checks"] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, check in checks.items():
