@@ -84,7 +84,8 @@ class _UnsupportedCache(Exception):
 
 # Columns reserved past a cache's end: decode steps write into them in place. A DynamicLayer
 # concatenates instead, copying the whole cache at every step (SmolLM2-135M, 32 rows, 800
-# cached tokens: 297 ms a step against 218 ms in place, fp32, 2 threads).
+# cached tokens: 374 ms a step against 220 ms in place, fp32, 2 threads:
+# benchmarks/decode_step.py).
 CACHE_SPARE_COLUMNS = 256
 
 
