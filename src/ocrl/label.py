@@ -25,6 +25,7 @@ from ocrl.errors import InputError
 from ocrl.problems import load_problems
 from ocrl.samples import CODET_STOPS, Sample, read_samples
 from ocrl.sandbox import Judge, Limits
+from ocrl.sandbox.judge import JUDGE_VERSION
 from ocrl.sandbox.verdict import STATUSES
 
 PART_ROWS = 256
@@ -53,6 +54,8 @@ def _fingerprint(config: LabelConfig) -> str:
                 digest.update(block)
     settings = {k: v for k, v in asdict(config).items()
                 if k not in ("out", "workers", "part_rows")}
+    # Verdicts of another judge are not mixed into this one's (the judge's rules changed before).
+    settings["judge"] = JUDGE_VERSION
     digest.update(json.dumps(settings, sort_keys=True, default=list).encode())
     return digest.hexdigest()[:16]
 
@@ -85,7 +88,7 @@ def _table(rows: list[dict]) -> pa.Table:
         # Carried-through fields of mixed types: keep them, as JSON text.
         base = {"row_id", "task_id", "sample_index", "completion", "raw_completion", "status",
                 "passed", "cpu_time_ms", "memory_kb", "tests_passed", "tests_total",
-                "stderr_tail", "sandbox"}
+                "stderr_tail", "sandbox", "judged_by"}
         return pa.Table.from_pylist([{k: (v if k in base else json.dumps(v)) for k, v in r.items()}
                                      for r in rows])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Optional
 
@@ -46,7 +47,10 @@ def label_command(
                          python=python)
     table = label(config)
     modes = sorted(set(table.column("sandbox").to_pylist()))
-    print_table(f"{table.num_rows} samples judged ({', '.join(modes)} sandbox) -> {out}",
+    ways = Counter(table.column("judged_by").to_pylist())
+    print_table(f"{table.num_rows} samples judged ({', '.join(modes)} sandbox; "
+                + ", ".join(f"{way} {count}" for way, count in sorted(ways.items()))
+                + f") -> {out}",
                 ["verdict", "samples", "share"],
                 [(status, str(count), f"{share:.1%}") for status, count, share in
                  summary_rows(table)])

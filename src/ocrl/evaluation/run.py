@@ -45,7 +45,8 @@ SAMPLE_SCHEMA = pa.schema([
     ("n_tokens", pa.int32()), ("finish", pa.string()),
     ("status", pa.string()), ("passed", pa.bool_()), ("cpu_time_ms", pa.float64()),
     ("memory_kb", pa.int64()), ("tests_passed", pa.int32()), ("tests_total", pa.int32()),
-    ("stderr_tail", pa.string()), ("sandbox", pa.string()), ("source", pa.string()),
+    ("stderr_tail", pa.string()), ("sandbox", pa.string()), ("judged_by", pa.string()),
+    ("source", pa.string()),
 ])
 
 
@@ -243,7 +244,7 @@ def _judge_chunk(judge, problems: list[Problem], records: list[dict]) -> None:
         row = verdict.to_dict()
         records[index].update({key: row[key] for key in (
             "status", "passed", "cpu_time_ms", "memory_kb", "tests_passed", "tests_total",
-            "stderr_tail", "sandbox")})
+            "stderr_tail", "sandbox", "judged_by")})
 
 
 def _chunk_table(records: list[dict]) -> pa.Table:

@@ -12,12 +12,14 @@ from ocrl.problems import Problem
 from ocrl.sandbox import verdict as V
 from ocrl.sandbox.compare import MATCH, PRESENTATION, compare_output
 from ocrl.sandbox.limits import Limits
-from ocrl.sandbox.programs import assert_program, count_check_asserts
+from ocrl.sandbox.programs import count_check_asserts, in_process_program, split_plan
 from ocrl.sandbox.worker import Worker, WorkerDied, detect_mode
 
 STDERR_TAIL_LINES = 12
 STDERR_TAIL_CHARS = 1500
 WORKER_ATTEMPTS = 3
+# Bumped whenever a change could turn a verdict: 2 = tests judged across a process boundary.
+JUDGE_VERSION = 2
 
 
 def _stderr_tail(text: str) -> str:
@@ -63,6 +65,35 @@ def classify(reply: dict, request: dict, style: str) -> str:
     return V.ACCEPTED
 
 
+# The test runner's outcomes (harness.run_tests) that are verdicts in themselves.
+_SPLIT_OUTCOMES = {"passed": V.ACCEPTED, "compile_error": V.COMPILE_ERROR,
+                   "failed": V.WRONG_ANSWER, "not_plain": V.WRONG_ANSWER,
+                   "candidate_raised": V.RUNTIME_ERROR, "error": V.RUNTIME_ERROR}
+
+
+def classify_split(reply: dict, request: dict) -> tuple[str, str]:
+    """(verdict, detail) of a split run. Only the test runner's own report can say Accepted;
+    when the program ended before answering, how it ended decides."""
+    outcome = reply.get("harness") or {}
+    detail = str(outcome.get("detail", ""))
+    if reply["timed_out"]:
+        return V.TIME_LIMIT, detail
+    status = _SPLIT_OUTCOMES.get(outcome.get("outcome"))
+    if status == V.RUNTIME_ERROR:  # named as one process would name it
+        last = _last_line(detail)
+        if last.startswith("AssertionError"):
+            status = V.WRONG_ANSWER
+        elif last.startswith("MemoryError"):
+            status = V.MEMORY_LIMIT
+    if status is not None:
+        return status, detail
+    if not outcome:
+        return V.RUNTIME_ERROR, "the test runner ended without a report"
+    # "candidate_ended": the program exited, was killed, or closed its end before answering.
+    ended = classify({**reply, "proof": None}, request, "assert")
+    return (V.WRONG_ANSWER if ended == V.ACCEPTED else ended), detail
+
+
 class Judge:
     """A pool of sandboxed workers. Use as a context manager; safe to call from one thread."""
 
@@ -81,6 +112,7 @@ class Judge:
         self._workers: list[Worker] = []
         self._pool_lock = threading.Lock()
         self._free: queue.Queue[Worker] = queue.Queue()
+        self._plans: dict[tuple, dict | None] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Judge:
@@ -182,18 +214,38 @@ class Judge:
 
     def _judge_on(self, worker: Worker, problem: Problem, completion: str) -> V.Verdict:
         request = self._request(problem)
-        if problem.style == "assert":
-            program = assert_program(problem.prompt, completion, problem.test, problem.entry_point)
-            reply = self._run(worker, {**request, "program": program, "stdin": None,
-                                       "stdout_return_bytes": 0})
-            status = classify(reply, request, "assert")
-            total = count_check_asserts(problem.test)
-            return V.Verdict(status=status, cpu_time_ms=round(reply["cpu_ms"], 3),
-                             memory_kb=int(reply["maxrss_kb"]),
-                             tests_passed=(total if status == V.ACCEPTED and total else None),
-                             tests_total=total, stderr_tail=_stderr_tail(reply["stderr_tail"]),
-                             sandbox=self.mode)
-        return self._judge_stdio(worker, problem, completion, request)
+        if problem.style != "assert":
+            return self._judge_stdio(worker, problem, completion, request)
+        total = count_check_asserts(problem.test)
+        plan = self._plan(problem)
+        if plan is not None:
+            reply = self._run(worker, {**request, **plan, "split": True,
+                                       "program": f"{problem.prompt}{completion}",
+                                       "stdin": None, "stdout_return_bytes": 0})
+            if (reply.get("harness") or {}).get("outcome") != "unsplittable":
+                status, detail = classify_split(reply, request)
+                return self._assert_verdict(reply, status, total, detail, V.JUDGED_SPLIT)
+        program = in_process_program(problem.prompt, completion, problem.test,
+                                     problem.entry_point)
+        reply = self._run(worker, {**request, "program": program, "stdin": None,
+                                   "stdout_return_bytes": 0})
+        return self._assert_verdict(reply, classify(reply, request, "assert"), total, "",
+                                    V.JUDGED_IN_PROCESS)
+
+    def _plan(self, problem: Problem) -> dict | None:
+        key = (problem.prompt, problem.test, problem.entry_point)
+        if key not in self._plans:
+            self._plans[key] = split_plan(*key)
+        return self._plans[key]
+
+    def _assert_verdict(self, reply: dict, status: str, total: int | None, detail: str,
+                        judged_by: str) -> V.Verdict:
+        stderr = "\n".join(part for part in (reply["stderr_tail"].rstrip(), detail) if part)
+        return V.Verdict(status=status, cpu_time_ms=round(reply["cpu_ms"], 3),
+                         memory_kb=int(reply["maxrss_kb"]),
+                         tests_passed=(total if status == V.ACCEPTED and total else None),
+                         tests_total=total, stderr_tail=_stderr_tail(stderr),
+                         sandbox=self.mode, judged_by=judged_by)
 
     def _judge_stdio(self, worker: Worker, problem: Problem, completion: str,
                      request: dict) -> V.Verdict:
@@ -202,13 +254,16 @@ class Judge:
         passed, cpu_ms, memory_kb = 0, 0.0, 0
         first_failure, stderr = None, ""
         for test in problem.tests:
+            returned = min(request["output_bytes"], 2 * len(test.output.encode()) + 4096)
             reply = self._run(worker, {**request, "program": completion, "stdin": test.input,
-                                       "stdout_return_bytes": min(request["output_bytes"],
-                                                                  2 * len(test.output) + 4096)})
+                                       "stdout_return_bytes": returned})
             cpu_ms += reply["cpu_ms"]
             memory_kb = max(memory_kb, int(reply["maxrss_kb"]))
             status = classify(reply, request, "stdio")
-            if status == V.ACCEPTED:
+            if status == V.ACCEPTED and reply["stdout_size"] > returned:
+                # Far longer than the answer: never judged on a tail the cut happened to leave.
+                status = V.WRONG_ANSWER
+            elif status == V.ACCEPTED:
                 outcome = compare_output(reply["stdout"], test.output, self.rel_tol)
                 status = {MATCH: V.ACCEPTED, PRESENTATION: V.PRESENTATION_ERROR}.get(
                     outcome, V.WRONG_ANSWER)
@@ -221,4 +276,5 @@ class Judge:
                 break  # the remaining tests would fail the same way, slowly
         return V.Verdict(status=first_failure or V.ACCEPTED, cpu_time_ms=round(cpu_ms, 3),
                          memory_kb=memory_kb, tests_passed=passed, tests_total=len(problem.tests),
-                         stderr_tail=_stderr_tail(stderr), sandbox=self.mode)
+                         stderr_tail=_stderr_tail(stderr), sandbox=self.mode,
+                         judged_by=V.JUDGED_STDOUT)

@@ -20,6 +20,15 @@ STATUSES = (ACCEPTED, WRONG_ANSWER, RUNTIME_ERROR, TIME_LIMIT, MEMORY_LIMIT, COM
 SANDBOX_BWRAP = "bwrap"
 SANDBOX_RLIMITS = "rlimits"
 
+# How a verdict was reached (Verdict.judged_by):
+# the program's return values crossed to a process that never ran its code, where the test ran;
+JUDGED_SPLIT = "split"
+# the fallback for tests that pass the program more than plain data: test and program in one
+# process, which a program written against the judge can fool (README, threat model);
+JUDGED_IN_PROCESS = "in_process"
+# stdio problems: the judge compares the program's stdout, outside the sandbox.
+JUDGED_STDOUT = "stdout"
+
 
 @dataclass
 class Verdict:
@@ -30,6 +39,7 @@ class Verdict:
     tests_total: int | None = None
     stderr_tail: str = ""
     sandbox: str = SANDBOX_BWRAP
+    judged_by: str = JUDGED_SPLIT
 
     @property
     def passed(self) -> bool:

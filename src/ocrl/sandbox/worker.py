@@ -16,6 +16,8 @@ from pathlib import Path
 from ocrl.sandbox.verdict import SANDBOX_BWRAP, SANDBOX_RLIMITS
 
 ZYGOTE = Path(__file__).with_name("zygote.py")
+# Files the zygote needs beside it inside the sandbox (sent through pipes, as the zygote is).
+SANDBOX_FILES = (ZYGOTE, Path(__file__).with_name("harness.py"))
 NOBODY = 65534
 SANDBOX_DIR = "/sandbox"
 # Each run's directory and /tmp live on size-capped tmpfs so that no program can fill the host's disk.
@@ -99,7 +101,7 @@ def _python_roots(python: str) -> list[str]:
     return [root for root in roots if root != "/usr" and not root.startswith("/usr/")]
 
 
-def _bwrap_command(python: str, zygote_fd: int) -> list[str]:
+def _bwrap_command(python: str, file_fds: dict[str, int]) -> list[str]:
     command = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session",
                "--uid", str(NOBODY), "--gid", str(NOBODY)]
     for top in ("usr", "bin", "lib", "lib64", "sbin"):
@@ -114,14 +116,25 @@ def _bwrap_command(python: str, zygote_fd: int) -> list[str]:
     # After the tmpfs mounts, so that an interpreter living under /tmp is not hidden by them.
     for root in _python_roots(python):
         command += ["--ro-bind", root, root]
-    command += ["--perms", "0444", "--file", str(zygote_fd), "/ocrl/zygote.py",
-                "--remount-ro", "/",
+    for name, fd in file_fds.items():
+        command += ["--perms", "0444", "--file", str(fd), f"/ocrl/{name}"]
+    command += ["--remount-ro", "/",
                 "--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
                 "--setenv", "HOME", SANDBOX_DIR, "--setenv", "LANG", "C.UTF-8",
                 "--setenv", "PYTHONHASHSEED", "0", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
                 "--chdir", SANDBOX_DIR,
                 python, "-I", "/ocrl/zygote.py", f"{SANDBOX_DIR}/run", "pidns"]
     return command
+
+
+def _pipe_holding(data: bytes) -> int:
+    """The read end of a pipe already holding ``data`` (and closed for writing)."""
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, data)
+    finally:
+        os.close(write_fd)
+    return read_fd
 
 
 class Worker:
@@ -141,21 +154,20 @@ class Worker:
                "PYTHONDONTWRITEBYTECODE": "1"}
         as_root = os.getuid() == 0
         if self.mode == SANDBOX_BWRAP:
-            # The zygote's source travels through a pipe, so no path of ours needs to be
-            # readable by the sandbox user.
-            read_fd, write_fd = os.pipe()
-            os.write(write_fd, ZYGOTE.read_bytes())
-            os.close(write_fd)
+            # The sources travel through pipes, so no path of ours needs to be readable by the
+            # sandbox user.
+            file_fds = {path.name: _pipe_holding(path.read_bytes()) for path in SANDBOX_FILES}
             # Started as root, bubblewrap's user namespace maps to root outside, and the kernel
             # exempts root from RLIMIT_NPROC: start it as nobody so a fork bomb stops at the cap.
             try:
                 self.process = subprocess.Popen(
-                    _bwrap_command(python, read_fd), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                    stderr=self._log, env=env, cwd="/", start_new_session=True,
-                    pass_fds=(read_fd,),
+                    _bwrap_command(python, file_fds), stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE, stderr=self._log, env=env, cwd="/",
+                    start_new_session=True, pass_fds=tuple(file_fds.values()),
                     **({"user": NOBODY, "group": NOBODY, "extra_groups": []} if as_root else {}))
             finally:
-                os.close(read_fd)
+                for fd in file_fds.values():
+                    os.close(fd)
             return
         self._scratch = tempfile.mkdtemp(prefix="ocrl-sandbox-")
         os.chmod(self._scratch, 0o755)

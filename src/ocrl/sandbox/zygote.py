@@ -8,6 +8,8 @@ Protocol on stdin/stdout: a 4-byte big-endian length, then that many bytes of JS
 """
 
 import ctypes
+import fcntl
+import importlib.util
 import json
 import os
 import resource
@@ -19,9 +21,20 @@ import sys
 import time
 import traceback
 
+# The split judge's two sides (see harness.py): its source is what the candidate server runs,
+# read now, before main() may drop privileges; the module is what the test runner runs.
+HARNESS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness.py")
+with open(HARNESS_PATH, encoding="utf-8") as _handle:
+    HARNESS_SOURCE = _handle.read()
+_spec = importlib.util.spec_from_file_location("ocrl_harness", HARNESS_PATH)
+harness = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(harness)
+
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_DUMPABLE = 4
 STDERR_TAIL_BYTES = 2048
+PROOF_BYTES = 4096
+RESULT_BYTES = 16384  # the test runner's report: an outcome and a short detail
 OWN_PID_NAMESPACE = False  # set by main(): true inside bubblewrap's PID namespace
 
 
@@ -120,31 +133,48 @@ def _tail(path, size):
         return "", 0
 
 
+def _limit(request):
+    """The run's resource limits, applied to the calling (forked) process."""
+    memory = request["memory_bytes"]
+    cpu = request["cpu_seconds"]
+    output = request["output_bytes"]
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (output, output))
+    resource.setrlimit(resource.RLIMIT_NPROC, (request["max_processes"],) * 2)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # Python ignores these at start-up; the judge wants the kernel's verdicts.
+    for sig in (signal.SIGXFSZ, signal.SIGPIPE, signal.SIGXCPU):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _wire(keep, stdin_path=None, output_dir=None):
+    """fds 0-2 to the run's files (or /dev/null), each ``keep`` target (contiguous from 3) to its
+    source, every other descriptor closed."""
+    stdin = os.open(stdin_path or os.devnull, os.O_RDONLY)
+    if output_dir is None:
+        stdout = os.open(os.devnull, os.O_WRONLY)
+        stderr = os.open(os.devnull, os.O_WRONLY)
+    else:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        stdout = os.open(os.path.join(output_dir, "stdout.txt"), flags, 0o600)
+        stderr = os.open(os.path.join(output_dir, "stderr.txt"), flags, 0o600)
+    # Copies above every target first, so that no move overwrites a source still to be moved.
+    high = {target: fcntl.fcntl(source, fcntl.F_DUPFD, 256)
+            for target, source in {0: stdin, 1: stdout, 2: stderr, **keep}.items()}
+    for target, source in high.items():
+        os.dup2(source, target)
+    os.closerange(max(high) + 1, 65536)
+
+
 def _run_child(request, workdir, proof_fd, nonce):
     """In the forked child: apply limits, wire up files, run the program. Never returns."""
     try:
         os.setpgid(0, 0)
         os.chdir(workdir)
-        memory = request["memory_bytes"]
-        cpu = request["cpu_seconds"]
-        output = request["output_bytes"]
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (output, output))
-        resource.setrlimit(resource.RLIMIT_NPROC, (request["max_processes"],) * 2)
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        # Python ignores these at start-up; the judge wants the kernel's verdicts.
-        for sig in (signal.SIGXFSZ, signal.SIGPIPE, signal.SIGXCPU):
-            signal.signal(sig, signal.SIG_DFL)
-        stdin = os.open("stdin.txt", os.O_RDONLY) if request.get("stdin") is not None \
-            else os.open(os.devnull, os.O_RDONLY)
-        stdout = os.open("stdout.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        stderr = os.open("stderr.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        for target, source in ((0, stdin), (1, stdout), (2, stderr)):
-            os.dup2(source, target)
-            os.close(source)
-        os.closerange(3, proof_fd)
-        os.closerange(proof_fd + 1, 65536)
+        _limit(request)
+        _wire({3: proof_fd}, "stdin.txt" if request.get("stdin") is not None else None, ".")
+        proof_fd = 3
         sys.stdin = open(0, "r", closefd=False)
         sys.stdout = open(1, "w", closefd=False)
         sys.stderr = open(2, "w", closefd=False)
@@ -161,7 +191,8 @@ def _run_child(request, workdir, proof_fd, nonce):
         os._exit(120)
     exit_code = 0
     try:
-        exec(code, {"__name__": "__main__", "__builtins__": __builtins__})
+        exec(code, {"__name__": "__main__", "__builtins__": __builtins__,
+                    "__ocrl_plain_calls__": harness.plain_calls})
     except SystemExit as exc:
         # An exit before the last check ran is never proof of success.
         if exc.code is None or isinstance(exc.code, int):
@@ -191,7 +222,7 @@ def _flush_and_exit(code, proof=None):
     os._exit(code)
 
 
-def _run(request, workdir):
+def _prepare(request, workdir):
     _fresh_dir(workdir)
     if request.get("clean_tmp"):  # the sandbox's private /tmp, never the host's
         for leftover in os.listdir("/tmp"):
@@ -200,6 +231,19 @@ def _run(request, workdir):
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 _unlink(path)
+
+
+def _outputs(request, workdir):
+    stdout, stdout_size = _tail(os.path.join(workdir, "stdout.txt"), request["stdout_return_bytes"])
+    stderr, stderr_size = _tail(os.path.join(workdir, "stderr.txt"), STDERR_TAIL_BYTES)
+    return {"stdout": stdout, "stdout_size": stdout_size, "stderr_tail": stderr,
+            "stderr_size": stderr_size}
+
+
+def _run(request, workdir):
+    if request.get("split"):
+        return _run_split(request, workdir)
+    _prepare(request, workdir)
     if request.get("stdin") is not None:
         with open(os.path.join(workdir, "stdin.txt"), "w", encoding="utf-8") as handle:
             handle.write(request["stdin"])
@@ -212,27 +256,9 @@ def _run(request, workdir):
         _run_child(request, workdir, write_fd, nonce)
     os.close(write_fd)
     deadline = started + request["timeout_seconds"]
-    proof = b""
-    timed_out = False
-    status, usage = None, None
+    proof = bytearray()
     pidfd = os.pidfd_open(pid)
-    watch = [read_fd, pidfd]
-    while status is None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            timed_out = True
-            os.kill(pid, signal.SIGKILL)
-            _, status, usage = os.wait4(pid, 0)
-            break
-        ready, _, _ = select.select(watch, [], [], remaining)
-        if read_fd in ready:
-            chunk = os.read(read_fd, 4096)
-            if chunk:
-                proof += chunk[: 4096 - len(proof)]
-            else:
-                watch.remove(read_fd)
-        if pidfd in ready:
-            _, status, usage = os.wait4(pid, 0)
+    status, usage, timed_out = _wait(pid, pidfd, deadline, read_fd, proof, PROOF_BYTES)
     wall = time.monotonic() - started
     os.close(pidfd)
     # Descendants may hold the proof pipe open: kill them first, then drain without blocking.
@@ -243,24 +269,123 @@ def _run(request, workdir):
             chunk = os.read(read_fd, 4096)
             if not chunk:
                 break
-            proof += chunk[: 4096 - len(proof)]
+            proof.extend(chunk[: PROOF_BYTES - len(proof)])
     except OSError:
         pass
     os.close(read_fd)
-    stdout, stdout_size = _tail(os.path.join(workdir, "stdout.txt"), request["stdout_return_bytes"])
-    stderr, stderr_size = _tail(os.path.join(workdir, "stderr.txt"), STDERR_TAIL_BYTES)
     proof_words = proof.decode("ascii", "replace").split()
     return {
-        "exit_code": os.waitstatus_to_exitcode(status) if status is not None else None,
+        **_usage(status, usage),
         "timed_out": timed_out,
-        "cpu_ms": (usage.ru_utime + usage.ru_stime) * 1000.0 if usage else 0.0,
-        "maxrss_kb": usage.ru_maxrss if usage else 0,
         "wall_ms": wall * 1000.0,
         "proof": proof_words[1] if len(proof_words) >= 2 and proof_words[0] == nonce else None,
-        "stdout": stdout,
-        "stdout_size": stdout_size,
-        "stderr_tail": stderr,
-        "stderr_size": stderr_size,
+        **_outputs(request, workdir),
+    }
+
+
+def _usage(status, usage):
+    return {"exit_code": os.waitstatus_to_exitcode(status) if status is not None else None,
+            "cpu_ms": (usage.ru_utime + usage.ru_stime) * 1000.0 if usage else 0.0,
+            "maxrss_kb": usage.ru_maxrss if usage else 0}
+
+
+def _exec_candidate(request, workdir, calls_fd, replies_fd):
+    """In the forked child: limits, then a fresh interpreter serving the program (harness.serve).
+    exec, not fork alone: the new process holds nothing of this one's memory, where tests
+    judged before (and this one's) may linger. Never returns."""
+    try:
+        os.setpgid(0, 0)
+        os.chdir(workdir)
+        _limit(request)
+        _wire({harness.CALLS_FD: calls_fd, harness.REPLIES_FD: replies_fd}, None, ".")
+        os.execv(sys.executable, [sys.executable, "-I", "-c", HARNESS_SOURCE, "--serve"])
+    except BaseException:  # noqa: BLE001 - set-up failure is the judge's, not the program's
+        pass
+    os._exit(120)
+
+
+def _start_tests(request, calls_fd, replies_fd, result_fd):
+    """In the forked child: run the problem's test against the candidate server. Never returns."""
+    try:
+        os.setpgid(0, 0)
+        _limit(request)
+        _wire({3: calls_fd, 4: replies_fd, 5: result_fd})
+        sys.stdin = open(0, "r", closefd=False)
+        sys.stdout = open(1, "w", closefd=False)
+        sys.stderr = open(2, "w", closefd=False)
+    except BaseException:  # noqa: BLE001
+        os._exit(120)
+    harness.run_tests(request, 3, 4, 5)
+
+
+def _wait(pid, pidfd, deadline, read_fd=None, sink=None, limit=0):
+    """wait4 ``pid`` until ``deadline`` (SIGKILL then); bytes from ``read_fd`` go to ``sink``.
+    Returns (status, usage, timed_out)."""
+    watch = [pidfd] + ([read_fd] if read_fd is not None else [])
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            os.kill(pid, signal.SIGKILL)
+            _, status, usage = os.wait4(pid, 0)
+            return status, usage, True
+        ready, _, _ = select.select(watch, [], [], remaining)
+        if read_fd is not None and read_fd in ready:
+            chunk = os.read(read_fd, 65536)
+            if chunk:
+                sink.extend(chunk[: limit - len(sink)])
+            else:
+                watch.remove(read_fd)
+        if pidfd in ready:
+            _, status, usage = os.wait4(pid, 0)
+            return status, usage, False
+
+
+def _run_split(request, workdir):
+    """Program and test in two processes that share nothing but two pipes (harness.py)."""
+    _prepare(request, workdir)
+    with open(os.path.join(workdir, "main.py"), "w", encoding="utf-8") as handle:
+        handle.write(request["program"])
+    calls_r, calls_w = os.pipe()
+    replies_r, replies_w = os.pipe()
+    result_r, result_w = os.pipe()
+    started = time.monotonic()
+    deadline = started + request["timeout_seconds"]
+    candidate = os.fork()
+    if candidate == 0:
+        _exec_candidate(request, workdir, calls_r, replies_w)
+    tests = os.fork()
+    if tests == 0:
+        _start_tests(request, calls_w, replies_r, result_w)
+    for fd in (calls_r, calls_w, replies_r, replies_w, result_w):
+        os.close(fd)
+    candidate_fd, tests_fd = os.pidfd_open(candidate), os.pidfd_open(tests)
+    result = bytearray()
+    _, _, timed_out = _wait(tests, tests_fd, deadline, result_r, result, RESULT_BYTES)
+    os.set_blocking(result_r, False)
+    try:
+        result.extend(os.read(result_r, RESULT_BYTES)[: RESULT_BYTES - len(result)])
+    except OSError:
+        pass
+    os.close(result_r)
+    try:
+        harness_result = json.loads(result[4:]) if len(result) > 4 else None
+    except ValueError:
+        harness_result = None
+    # A program that ended on its own (what the test runner saw as "candidate_ended") is waited
+    # for, to learn how it ended; one still serving is no longer needed.
+    ended = (harness_result or {}).get("outcome") == "candidate_ended"
+    status, usage, late = _wait(candidate, candidate_fd, deadline if ended else 0)
+    for fd in (candidate_fd, tests_fd):
+        os.close(fd)
+    _kill_all_descendants()
+    return {
+        **_usage(status, usage),
+        "killed_serving": late and not ended,
+        "timed_out": timed_out or (late and ended),
+        "wall_ms": (time.monotonic() - started) * 1000.0,
+        "proof": None,
+        "harness": harness_result,
+        **_outputs(request, workdir),
     }
 
 

@@ -1,0 +1,399 @@
+"""Assert-style tests judged across a process boundary: stdlib only, runs inside the sandbox.
+
+A judged program is the judge's adversary: whatever runs in its process can reach anything
+that process holds (frames, `gc`, file descriptors, patched builtins). So the program and the
+test never share a process:
+
+- the *candidate server* is a fresh interpreter (`python -I -c <this file> --serve NAME...`,
+  exec'd, so it holds none of the zygote's memory and no test ever reached it): it runs the
+  program, then answers each call with the return value as plain data (builtins only);
+- the *test runner* is forked by the zygote and never executes a line of the program: it runs
+  the problem's prompt and test with proxies in place of the program's functions, decodes each
+  answer into fresh builtins, evaluates the test's own comparisons on them, and alone reports
+  the outcome, through a pipe the program has no handle on.
+
+A test that passes the program anything but plain data (a function, an object of its own)
+cannot be split this way: the runner says `unsplittable` and the judge falls back to running
+test and program in one process, marking the verdict so (see the README's threat model).
+"""
+
+import builtins
+import collections
+import json
+import os
+import struct
+import sys
+import traceback
+
+CALLS_FD, REPLIES_FD = 3, 4  # the candidate server's end of the two pipes
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 200
+DETAIL_CHARS = 1500
+
+# Subclasses of builtins that stand for their base's value although they define comparison:
+# the standard library's own, whose comparisons agree with the base's on equal contents.
+_TRUSTED_SUBCLASSES = (collections.Counter, collections.OrderedDict, collections.defaultdict)
+_COMPARISON = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__", "__cmp__")
+# bool before int: isinstance(True, int).
+_PLAIN = (bool, int, float, complex, str, bytes, bytearray, list, tuple, dict, set, frozenset)
+_TAGGED = {"tuple": tuple, "set": set, "frozenset": frozenset}
+
+
+class NotPlain(TypeError):
+    """A value that is not plain data: it cannot cross the process boundary."""
+
+
+def _plain_base(value):
+    kind = type(value)
+    if kind in _PLAIN:
+        return kind
+    for base in _PLAIN:
+        if isinstance(value, base):
+            for klass in kind.__mro__:
+                if klass is base:
+                    return base
+                if klass not in _TRUSTED_SUBCLASSES and any(n in vars(klass) for n in _COMPARISON):
+                    raise NotPlain(f"a {kind.__name__} redefines comparison or hashing")
+    raise NotPlain(f"a value of type {kind.__module__}.{kind.__qualname__} is not plain data")
+
+
+def to_plain(value, depth=0):
+    """A JSON-able copy of ``value`` built from its builtin base's own methods (never the
+    value's overridable ones); NotPlain for anything else."""
+    if depth > MAX_DEPTH:
+        raise NotPlain("nested too deeply")
+    if value is None:
+        return None
+    base = _plain_base(value)
+    if base is bool:
+        return value
+    if base is int:
+        number = int.__int__(value)
+        # Past ~4,300 digits int <-> decimal text is refused (CVE-2020-10735); hex is not.
+        return number if number.bit_length() < 10000 else {"int": format(number, "x")}
+    if base is float:
+        return float.__float__(value)
+    if base is str:
+        return str.__str__(value)
+    if base is complex:
+        return {"complex": [complex.__complex__(value).real, complex.__complex__(value).imag]}
+    if base in (bytes, bytearray):
+        return {base.__name__: base.hex(value)}
+    if base is dict:
+        return {"dict": [[to_plain(k, depth + 1), to_plain(v, depth + 1)]
+                         for k, v in dict.items(value)]}
+    items = [to_plain(item, depth + 1) for item in base.__iter__(value)]
+    return items if base is list else {base.__name__: items}
+
+
+def from_plain(data, depth=0):
+    """Fresh builtins from what `to_plain` wrote (or anything a program forged in its place):
+    only exact JSON types and the known tags are accepted."""
+    if depth > MAX_DEPTH:
+        raise NotPlain("nested too deeply")
+    kind = type(data)
+    if data is None or kind in (bool, int, float, str):
+        return data
+    if kind is list:
+        return [from_plain(item, depth + 1) for item in data]
+    if kind is dict and len(data) == 1:
+        (tag, inner), = data.items()
+        try:
+            if tag in _TAGGED and type(inner) is list:
+                return _TAGGED[tag](from_plain(item, depth + 1) for item in inner)
+            if tag == "dict" and type(inner) is list:
+                pairs = [(from_plain(p[0], depth + 1), from_plain(p[1], depth + 1))
+                         for p in inner if type(p) is list and len(p) == 2]
+                if len(pairs) == len(inner):
+                    return dict(pairs)
+            if tag == "int" and type(inner) is str:
+                return int(inner, 16)
+            if tag in ("bytes", "bytearray") and type(inner) is str:
+                return (bytes if tag == "bytes" else bytearray).fromhex(inner)
+            if tag == "complex" and type(inner) is list and len(inner) == 2 \
+                    and all(type(part) in (int, float) for part in inner):
+                return complex(inner[0], inner[1])
+        except (TypeError, ValueError) as exc:  # unhashable keys or members, bad hex
+            raise NotPlain(str(exc)) from None
+    raise NotPlain(f"not plain data: {str(data)[:80]}")
+
+
+def plain_calls(function):
+    """The in-process fallback's candidate: ``function`` with each result copied into fresh
+    builtins, so that a naive always-equal object fails. A program written against the judge
+    can undo this (it shares the process): hence the verdict's judged_by="in_process"."""
+    def call(*args, **kwargs):
+        return from_plain(to_plain(function(*args, **kwargs)))
+
+    return call
+
+
+# -- framing: a 4-byte big-endian length, then JSON --------------------------------------------
+
+def send(fd, message, encoded=False):
+    data = (message if encoded else json.dumps(message)).encode()
+    view = memoryview(struct.pack(">I", len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exact(fd, size):
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def receive(fd):
+    """The next message, or None at end of file. NotPlain for a message too large or not JSON."""
+    header = _read_exact(fd, 4)
+    if header is None:
+        return None
+    (size,) = struct.unpack(">I", header)
+    if size > MAX_MESSAGE_BYTES:
+        raise NotPlain(f"an answer of {size} bytes (the limit is {MAX_MESSAGE_BYTES})")
+    data = _read_exact(fd, size)
+    if data is None:
+        return None
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise NotPlain(f"an answer that is not JSON: {exc}") from None
+
+
+# -- the candidate server: the program's side ----------------------------------------------
+
+def _describe(exc):
+    try:
+        return str(exc)[:DETAIL_CHARS]
+    except BaseException:  # noqa: BLE001 - a program's exception may fail even to print
+        return "(unprintable)"
+
+
+def serve():
+    """Run ./main.py, then answer calls on fd 3 with replies on fd 4 until fd 3 closes."""
+    import signal
+
+    # The interpreter ignores these at start-up; the judge wants the kernel's verdicts.
+    for sig in (signal.SIGXFSZ, signal.SIGPIPE, signal.SIGXCPU):
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        with open("main.py", encoding="utf-8") as handle:
+            code = compile(handle.read(), "main.py", "exec")
+    except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError) as exc:
+        sys.stderr.write("".join(traceback.format_exception_only(type(exc), exc)))
+        sys.stderr.flush()
+        send(REPLIES_FD, {"compile_error": _describe(exc)})
+        os._exit(0)
+    namespace = {"__name__": "__main__", "__builtins__": builtins}
+    try:
+        exec(code, namespace)
+    except SystemExit as exc:
+        _exit(_exit_code(exc))
+    except BaseException:  # noqa: BLE001 - the program's own failure
+        _print_traceback()
+        _exit(1)
+    send(REPLIES_FD, {"ready": True})
+    while True:
+        try:
+            call = receive(CALLS_FD)
+        except NotPlain:
+            call = None
+        if call is None:
+            _exit(0)
+        try:
+            function = namespace[call["name"]]
+        except KeyError:
+            send(REPLIES_FD, {"raised": "NameError",
+                              "message": f"name {call['name']!r} is not defined"})
+            continue
+        try:
+            value = function(*from_plain(call["args"]), **from_plain(call["kwargs"]))
+            reply = {"value": to_plain(value)}
+        except NotPlain as exc:
+            reply = {"not_plain": _describe(exc)}
+        except SystemExit as exc:  # the program ends here, as it would in one process
+            _exit(_exit_code(exc))
+        except BaseException as exc:  # noqa: BLE001 - reported to the test, as raised
+            _print_traceback()
+            reply = {"raised": type(exc).__name__, "message": _describe(exc)}
+        try:
+            data = json.dumps(reply)
+        except (ValueError, TypeError, RecursionError) as exc:
+            data = json.dumps({"not_plain": _describe(exc)})
+        send(REPLIES_FD, data, encoded=True)
+
+
+def _print_traceback():
+    try:
+        traceback.print_exc()
+    except BaseException:  # noqa: BLE001
+        pass
+
+
+def _exit_code(exc):
+    return exc.code if exc.code is None or isinstance(exc.code, int) else 1
+
+
+def _exit(code):
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+    os._exit(code or 0)
+
+
+# -- the test runner: the judge's side ------------------------------------------------------
+
+class _Stop(BaseException):
+    """Ends the test at once: a BaseException, so no `except Exception` in a test swallows it."""
+
+    def __init__(self, outcome, detail):
+        super().__init__(detail)
+        self.outcome, self.detail = outcome, detail
+
+
+class CandidateError(Exception):
+    """An exception the program raised that is not one of Python's builtin exceptions."""
+
+
+class _Candidate:
+    def __init__(self, calls_fd, replies_fd):
+        self.calls_fd, self.replies_fd = calls_fd, replies_fd
+        self.count = 0
+
+    def hello(self):
+        message = self._receive()
+        if message == {"ready": True}:
+            return
+        if isinstance(message, dict) and "compile_error" in message:
+            raise _Stop("compile_error", str(message["compile_error"])[:DETAIL_CHARS])
+        raise _Stop("not_plain", "the program's first message was not the expected one")
+
+    def _receive(self):
+        try:
+            message = receive(self.replies_fd)
+        except NotPlain as exc:
+            raise _Stop("not_plain", str(exc)) from None
+        if message is None:
+            raise _Stop("candidate_ended", "the program ended before answering")
+        return message
+
+    def call(self, name, args, kwargs):
+        try:
+            encoded = {"name": name, "args": to_plain(list(args)), "kwargs": to_plain(kwargs)}
+        except NotPlain as exc:
+            raise _Stop("unsplittable", f"the test passes {name} a value that is not plain "
+                                        f"data ({exc})") from None
+        self.count += 1
+        try:
+            send(self.calls_fd, encoded)
+        except OSError:
+            raise _Stop("candidate_ended", "the program ended before answering") from None
+        reply = self._receive()
+        if type(reply) is not dict or len(reply) not in (1, 2):
+            raise _Stop("not_plain", "an answer of the wrong shape")
+        if "value" in reply:
+            try:
+                return from_plain(reply["value"])
+            except NotPlain as exc:
+                raise _Stop("not_plain", f"{name} returned {exc}") from None
+        if "not_plain" in reply:
+            raise _Stop("not_plain", f"{name} returned {str(reply['not_plain'])[:DETAIL_CHARS]}")
+        if "raised" in reply:
+            raise _rebuilt_exception(str(reply["raised"]), str(reply.get("message", "")))
+        raise _Stop("not_plain", "an answer of the wrong shape")
+
+
+def _rebuilt_exception(name, message):
+    kind = getattr(builtins, name, None)
+    if isinstance(kind, type) and issubclass(kind, Exception):
+        try:
+            exc = kind(message)
+        except Exception:  # noqa: BLE001 - UnicodeDecodeError and kin take other arguments
+            exc = CandidateError(f"{name}: {message}")
+    elif isinstance(kind, type) and issubclass(kind, BaseException):
+        # SystemExit, KeyboardInterrupt: never re-raised here, where they would end the runner.
+        return _Stop("candidate_raised", f"{name}: {message}")
+    else:
+        exc = CandidateError(f"{name}: {message}")
+    exc.ocrl_from_candidate = True
+    return exc
+
+
+def _proxy(candidate, name):
+    def call(*args, **kwargs):
+        return candidate.call(name, args, kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+def _format(exc, request):
+    """The exception with the test's own frames only (the runner's are noise to a reader)."""
+    import linecache
+
+    for name in ("prompt", "test"):
+        source = request[name]
+        linecache.cache[f"{name}.py"] = (len(source), None, source.splitlines(True), f"{name}.py")
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
+              if frame.filename in ("prompt.py", "test.py")]
+    text = "".join(traceback.format_list(frames) + traceback.format_exception_only(type(exc), exc))
+    return text[-DETAIL_CHARS:]
+
+
+def _is_stdlib_module(name):
+    names = getattr(sys, "stdlib_module_names", None)  # Python 3.10+
+    if names is not None:
+        return name in names
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def run_tests(request, calls_fd, replies_fd, result_fd):
+    """In the forked test runner: never returns. Writes {outcome, detail, calls} to result_fd."""
+    outcome, detail = "error", ""
+    candidate = _Candidate(calls_fd, replies_fd)
+    try:
+        namespace = {"__name__": "__ocrl_test__"}
+        try:
+            exec(compile(request["prompt"], "prompt.py", "exec"), namespace)
+            for name in request["proxied"]:
+                if name != request["entry_point"] and _is_stdlib_module(name):
+                    # A module the program imported and the test uses (MBPP's `math`).
+                    namespace[name] = __import__(name)
+                else:
+                    namespace[name] = _proxy(candidate, name)
+            exec(compile(request["test"], "test.py", "exec"), namespace)
+            check = namespace["check"]
+        except _Stop:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the problem's own code, not the program's
+            raise _Stop("unsplittable", "the prompt and test do not run on their own: "
+                        + _format(exc, request)) from None
+        candidate.hello()
+        check(namespace[request["entry_point"]])
+        outcome = "passed"
+    except _Stop as stop:
+        outcome, detail = stop.outcome, stop.detail
+    except AssertionError as exc:
+        outcome = "candidate_raised" if getattr(exc, "ocrl_from_candidate", False) else "failed"
+        detail = _format(exc, request)
+    except BaseException as exc:  # noqa: BLE001
+        outcome = "candidate_raised" if getattr(exc, "ocrl_from_candidate", False) else "error"
+        detail = _format(exc, request)
+    try:
+        send(result_fd, {"outcome": outcome, "detail": detail[-DETAIL_CHARS:],
+                         "calls": candidate.count})
+    finally:
+        os._exit(0)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--serve"]:
+    serve()
