@@ -4,13 +4,16 @@ A judged program is the judge's adversary: whatever runs in its process can reac
 that process holds (frames, `gc`, file descriptors, patched builtins). So the program and the
 test never share a process:
 
-- the *candidate server* is a fresh interpreter (`python -I -c <this file> --serve NAME...`,
-  exec'd, so it holds none of the zygote's memory and no test ever reached it): it runs the
-  program, then answers each call with the return value as plain data (builtins only);
+- the *candidate server* is a fresh interpreter (exec'd, running this file's compiled code, so
+  it holds none of the zygote's memory and no test ever reached it): it runs the program, then
+  answers each call with the return value as plain data (builtins only), in JSON;
 - the *test runner* is forked by the zygote and never executes a line of the program: it runs
   the problem's prompt and test with proxies in place of the program's functions, decodes each
   answer into fresh builtins, evaluates the test's own comparisons on them, and alone reports
   the outcome, through a pipe the program has no handle on.
+
+The server imports as little as it can (no `site`, no `json`, whose `re` alone costs 8 ms a
+start here): its start-up is paid once per judged sample.
 
 A test that passes the program anything but plain data (a function, an object of its own)
 cannot be split this way: the runner says `unsplittable` and the judge falls back to running
@@ -18,21 +21,15 @@ test and program in one process, marking the verdict so (see the README's threat
 """
 
 import builtins
-import collections
-import json
+import marshal
 import os
-import struct
 import sys
-import traceback
 
 CALLS_FD, REPLIES_FD = 3, 4  # the candidate server's end of the two pipes
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 200
 DETAIL_CHARS = 1500
 
-# Subclasses of builtins that stand for their base's value although they define comparison:
-# the standard library's own, whose comparisons agree with the base's on equal contents.
-_TRUSTED_SUBCLASSES = (collections.Counter, collections.OrderedDict, collections.defaultdict)
 _COMPARISON = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__", "__cmp__")
 # bool before int: isinstance(True, int).
 _PLAIN = (bool, int, float, complex, str, bytes, bytearray, list, tuple, dict, set, frozenset)
@@ -43,16 +40,25 @@ class NotPlain(TypeError):
     """A value that is not plain data: it cannot cross the process boundary."""
 
 
+def _trusted_subclasses():
+    """Subclasses of builtins that stand for their base's value although they define comparison:
+    the standard library's own, whose comparisons agree with the base's on equal contents."""
+    import collections
+
+    return collections.Counter, collections.OrderedDict, collections.defaultdict
+
+
 def _plain_base(value):
     kind = type(value)
     if kind in _PLAIN:
         return kind
     for base in _PLAIN:
         if isinstance(value, base):
+            trusted = _trusted_subclasses()
             for klass in kind.__mro__:
                 if klass is base:
                     return base
-                if klass not in _TRUSTED_SUBCLASSES and any(n in vars(klass) for n in _COMPARISON):
+                if klass not in trusted and any(name in vars(klass) for name in _COMPARISON):
                     raise NotPlain(f"a {kind.__name__} redefines comparison or hashing")
     raise NotPlain(f"a value of type {kind.__module__}.{kind.__qualname__} is not plain data")
 
@@ -130,9 +136,51 @@ def plain_calls(function):
 
 # -- framing: a 4-byte big-endian length, then JSON --------------------------------------------
 
-def send(fd, message, encoded=False):
-    data = (message if encoded else json.dumps(message)).encode()
-    view = memoryview(struct.pack(">I", len(data)) + data)
+def json_text(data):
+    """JSON for what `to_plain` returns, without the json module (see the module's docstring)."""
+    import _json  # the C half of json: no `re`
+
+    parts = []
+
+    def put(item):
+        kind = type(item)
+        if item is None:
+            parts.append("null")
+        elif kind is bool:
+            parts.append("true" if item else "false")
+        elif kind is int:
+            parts.append(int.__repr__(item))
+        elif kind is float:
+            parts.append(_FLOAT_WORDS.get(float.__repr__(item), None) or float.__repr__(item))
+        elif kind is str:
+            parts.append(_json.encode_basestring_ascii(item))
+        elif kind is list:
+            parts.append("[")
+            for position, member in enumerate(item):
+                if position:
+                    parts.append(",")
+                put(member)
+            parts.append("]")
+        elif kind is dict:
+            parts.append("{")
+            for position, (key, member) in enumerate(item.items()):
+                if position:
+                    parts.append(",")
+                parts.append(_json.encode_basestring_ascii(key) + ":")
+                put(member)
+            parts.append("}")
+        else:
+            raise NotPlain(f"cannot write a {kind.__name__} as JSON")
+
+    put(data)
+    return "".join(parts)
+
+
+_FLOAT_WORDS = {"inf": "Infinity", "-inf": "-Infinity", "nan": "NaN"}  # as json.dumps writes them
+
+
+def send(fd, data: bytes):
+    view = memoryview(len(data).to_bytes(4, "big") + data)
     while view:
         view = view[os.write(fd, view):]
 
@@ -149,14 +197,21 @@ def _read_exact(fd, size):
 
 
 def receive(fd):
-    """The next message, or None at end of file. NotPlain for a message too large or not JSON."""
+    """The next message's bytes, or None at end of file. NotPlain for a message too large."""
     header = _read_exact(fd, 4)
     if header is None:
         return None
-    (size,) = struct.unpack(">I", header)
+    size = int.from_bytes(header, "big")
     if size > MAX_MESSAGE_BYTES:
         raise NotPlain(f"an answer of {size} bytes (the limit is {MAX_MESSAGE_BYTES})")
-    data = _read_exact(fd, size)
+    return _read_exact(fd, size)
+
+
+def receive_json(fd):
+    """`receive`, parsed as JSON (only the judge's side reads JSON: it may come from a program)."""
+    import json
+
+    data = receive(fd)
     if data is None:
         return None
     try:
@@ -175,19 +230,28 @@ def _describe(exc):
 
 
 def serve():
-    """Run ./main.py, then answer calls on fd 3 with replies on fd 4 until fd 3 closes."""
+    """Run ./main.py, then answer calls on fd 3 with replies on fd 4 until fd 3 closes.
+    ``sys.argv[2]``: the zygote's import path (this interpreter starts without `site`)."""
+    import _sitebuiltins
     import signal
 
     # The interpreter ignores these at start-up; the judge wants the kernel's verdicts.
     for sig in (signal.SIGXFSZ, signal.SIGPIPE, signal.SIGXCPU):
         signal.signal(sig, signal.SIG_DFL)
+    sys.path[:] = [path for path in sys.argv[2].split(os.pathsep) if path]
+    sys.argv = ["main.py"]
+    # What `site` would have added and programs use: exit() and quit().
+    builtins.exit = _sitebuiltins.Quitter("exit", "Ctrl-D (i.e. EOF)")
+    builtins.quit = _sitebuiltins.Quitter("quit", "Ctrl-D (i.e. EOF)")
     try:
         with open("main.py", encoding="utf-8") as handle:
             code = compile(handle.read(), "main.py", "exec")
     except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError) as exc:
+        import traceback
+
         sys.stderr.write("".join(traceback.format_exception_only(type(exc), exc)))
         sys.stderr.flush()
-        send(REPLIES_FD, {"compile_error": _describe(exc)})
+        _reply({"compile_error": _describe(exc)})
         os._exit(0)
     namespace = {"__name__": "__main__", "__builtins__": builtins}
     try:
@@ -197,19 +261,19 @@ def serve():
     except BaseException:  # noqa: BLE001 - the program's own failure
         _print_traceback()
         _exit(1)
-    send(REPLIES_FD, {"ready": True})
+    _reply({"ready": True})
     while True:
         try:
-            call = receive(CALLS_FD)
+            data = receive(CALLS_FD)
         except NotPlain:
-            call = None
-        if call is None:
+            data = None
+        if data is None:
             _exit(0)
+        call = marshal.loads(data)  # written by the test runner: trusted
         try:
             function = namespace[call["name"]]
         except KeyError:
-            send(REPLIES_FD, {"raised": "NameError",
-                              "message": f"name {call['name']!r} is not defined"})
+            _reply({"raised": "NameError", "message": f"name {call['name']!r} is not defined"})
             continue
         try:
             value = function(*from_plain(call["args"]), **from_plain(call["kwargs"]))
@@ -221,15 +285,21 @@ def serve():
         except BaseException as exc:  # noqa: BLE001 - reported to the test, as raised
             _print_traceback()
             reply = {"raised": type(exc).__name__, "message": _describe(exc)}
-        try:
-            data = json.dumps(reply)
-        except (ValueError, TypeError, RecursionError) as exc:
-            data = json.dumps({"not_plain": _describe(exc)})
-        send(REPLIES_FD, data, encoded=True)
+        _reply(reply)
+
+
+def _reply(message):
+    try:
+        text = json_text(message)
+    except (NotPlain, ValueError, RecursionError) as exc:
+        text = json_text({"not_plain": _describe(exc)})
+    send(REPLIES_FD, text.encode())
 
 
 def _print_traceback():
     try:
+        import traceback
+
         traceback.print_exc()
     except BaseException:  # noqa: BLE001
         pass
@@ -277,7 +347,7 @@ class _Candidate:
 
     def _receive(self):
         try:
-            message = receive(self.replies_fd)
+            message = receive_json(self.replies_fd)
         except NotPlain as exc:
             raise _Stop("not_plain", str(exc)) from None
         if message is None:
@@ -286,7 +356,8 @@ class _Candidate:
 
     def call(self, name, args, kwargs):
         try:
-            encoded = {"name": name, "args": to_plain(list(args)), "kwargs": to_plain(kwargs)}
+            encoded = marshal.dumps({"name": name, "args": to_plain(list(args)),
+                                     "kwargs": to_plain(kwargs)})
         except NotPlain as exc:
             raise _Stop("unsplittable", f"the test passes {name} a value that is not plain "
                                         f"data ({exc})") from None
@@ -337,6 +408,7 @@ def _proxy(candidate, name):
 def _format(exc, request):
     """The exception with the test's own frames only (the runner's are noise to a reader)."""
     import linecache
+    import traceback
 
     for name in ("prompt", "test"):
         source = request[name]
@@ -389,8 +461,10 @@ def run_tests(request, calls_fd, replies_fd, result_fd):
         outcome = "candidate_raised" if getattr(exc, "ocrl_from_candidate", False) else "error"
         detail = _format(exc, request)
     try:
-        send(result_fd, {"outcome": outcome, "detail": detail[-DETAIL_CHARS:],
-                         "calls": candidate.count})
+        import json
+
+        send(result_fd, json.dumps({"outcome": outcome, "detail": detail[-DETAIL_CHARS:],
+                                    "calls": candidate.count}).encode())
     finally:
         os._exit(0)
 

@@ -11,6 +11,7 @@ import ctypes
 import fcntl
 import importlib.util
 import json
+import marshal
 import os
 import resource
 import select
@@ -21,14 +22,21 @@ import sys
 import time
 import traceback
 
-# The split judge's two sides (see harness.py): its source is what the candidate server runs,
-# read now, before main() may drop privileges; the module is what the test runner runs.
+# The split judge's two sides (see harness.py): its compiled code is what the candidate server
+# runs (read now, before main() may drop privileges; compiled once, not at every start), the
+# module is what the test runner runs.
 HARNESS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness.py")
 with open(HARNESS_PATH, encoding="utf-8") as _handle:
-    HARNESS_SOURCE = _handle.read()
+    HARNESS_CODE = marshal.dumps(compile(_handle.read(), "harness.py", "exec"))
 _spec = importlib.util.spec_from_file_location("ocrl_harness", HARNESS_PATH)
 harness = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(harness)
+CODE_FD = 5  # where the candidate server reads HARNESS_CODE from
+# -S: no `site` (30 ms a start here); the server sets the import path from its argv instead.
+SERVER_BOOT = ("import marshal, os\nparts = []\nwhile True:\n"
+               f"    part = os.read({CODE_FD}, 65536)\n    if not part:\n        break\n"
+               f"    parts.append(part)\nos.close({CODE_FD})\n"
+               "exec(marshal.loads(b''.join(parts)))\n")
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_DUMPABLE = 4
@@ -289,7 +297,7 @@ def _usage(status, usage):
             "maxrss_kb": usage.ru_maxrss if usage else 0}
 
 
-def _exec_candidate(request, workdir, calls_fd, replies_fd):
+def _exec_candidate(request, workdir, calls_fd, replies_fd, code_fd):
     """In the forked child: limits, then a fresh interpreter serving the program (harness.serve).
     exec, not fork alone: the new process holds nothing of this one's memory, where tests
     judged before (and this one's) may linger. Never returns."""
@@ -297,11 +305,23 @@ def _exec_candidate(request, workdir, calls_fd, replies_fd):
         os.setpgid(0, 0)
         os.chdir(workdir)
         _limit(request)
-        _wire({harness.CALLS_FD: calls_fd, harness.REPLIES_FD: replies_fd}, None, ".")
-        os.execv(sys.executable, [sys.executable, "-I", "-c", HARNESS_SOURCE, "--serve"])
+        _wire({harness.CALLS_FD: calls_fd, harness.REPLIES_FD: replies_fd, CODE_FD: code_fd},
+              None, ".")
+        os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", SERVER_BOOT, "--serve",
+                                  os.pathsep.join(sys.path)])
     except BaseException:  # noqa: BLE001 - set-up failure is the judge's, not the program's
         pass
     os._exit(120)
+
+
+def _pipe_holding(data):
+    """The read end of a pipe that already holds ``data``, its write end closed."""
+    read_fd, write_fd = os.pipe()
+    if len(data) >= 65536:
+        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, len(data) + 4096)
+    os.write(write_fd, data)
+    os.close(write_fd)
+    return read_fd
 
 
 def _start_tests(request, calls_fd, replies_fd, result_fd):
@@ -350,13 +370,14 @@ def _run_split(request, workdir):
     result_r, result_w = os.pipe()
     started = time.monotonic()
     deadline = started + request["timeout_seconds"]
+    code_r = _pipe_holding(HARNESS_CODE)
     candidate = os.fork()
     if candidate == 0:
-        _exec_candidate(request, workdir, calls_r, replies_w)
+        _exec_candidate(request, workdir, calls_r, replies_w, code_r)
     tests = os.fork()
     if tests == 0:
         _start_tests(request, calls_w, replies_r, result_w)
-    for fd in (calls_r, calls_w, replies_r, replies_w, result_w):
+    for fd in (calls_r, calls_w, replies_r, replies_w, result_w, code_r):
         os.close(fd)
     candidate_fd, tests_fd = os.pidfd_open(candidate), os.pidfd_open(tests)
     result = bytearray()
