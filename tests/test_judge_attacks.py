@@ -7,6 +7,8 @@ what stops it."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from ocrl.problems import Problem, StdioTest
@@ -198,61 +200,66 @@ def test_monkeypatching_what_the_test_uses(judge, monkeypatch, target):
 
 # -- reading the expected values -----------------------------------------------------------
 
+# Looks for the answers everywhere a program could: frames, code objects via gc, every readable
+# process's memory (its own included: a server forked from a process that saw the test would
+# hold it), /proc files and the sandbox's files. It knows the answers only by their hashes, so
+# that its own text never contains them.
+HASHES = {x: hashlib.sha256(answer.encode()).hexdigest()
+          for x, answer in ((1, "ocrl-7f3a9c"), (2, "ocrl-51e2d0"))}
 READ = r'''
-import gc, os, sys
+import gc, hashlib, os, re, sys
 def _ocrl_read(x):
-    found = []
+    pattern = re.compile(rb"ocrl-[0-9a-f]{6}")
+    chunks = []
     frame = sys._getframe()
     while frame is not None:
-        found += [v for v in frame.f_locals.values() if isinstance(v, str) and v.startswith("ocrl-")]
-        found += [c for c in frame.f_code.co_consts if isinstance(c, str) and c.startswith("ocrl-")]
+        chunks.append(repr(frame.f_locals).encode() + repr(frame.f_code.co_consts).encode())
         frame = frame.f_back
     for obj in gc.get_objects():
         code = getattr(obj, "__code__", None)
         if code is not None:
-            found += [c for c in code.co_consts if isinstance(c, str) and c.startswith("ocrl-")]
-    for pid in [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]:
-        chunks = []
+            chunks.append(repr(code.co_consts).encode())
+    for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
         for name in ("cmdline", "environ"):
             try:
                 with open(f"/proc/{pid}/{name}", "rb") as handle:
                     chunks.append(handle.read(1 << 20))
             except OSError:
                 pass
-        try:  # every writable mapping of every other process: the zygote's heap held the test
+        try:
             with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb") as mem:
                 for line in maps:
                     span, perms = line.split()[:2]
                     start, end = (int(v, 16) for v in span.split("-"))
-                    if perms.startswith("rw") and end - start < (64 << 20):
-                        mem.seek(start)
-                        chunks.append(mem.read(end - start))
-        except (OSError, ValueError):
+                    if perms.startswith("r") and end - start < (64 << 20):
+                        try:
+                            mem.seek(start)
+                            chunks.append(mem.read(end - start))
+                        except (OSError, ValueError, OverflowError):
+                            pass
+        except OSError:
             pass
-        for data in chunks:
-            at = data.find(b"ocrl-51e2d0")
-            if at >= 0:
-                found.append("ocrl-51e2d0")
     for root in ("/ocrl", "/sandbox", "."):
         for folder, _, files in os.walk(root):
             for name in files:
                 try:
-                    text = open(os.path.join(folder, name), errors="ignore").read()
+                    chunks.append(open(os.path.join(folder, name), "rb").read(1 << 22))
                 except OSError:
-                    continue
-                found += [w for w in text.split('"') if w.startswith("ocrl-") and len(w) == 11]
-    found = [f for f in found if len(f) == 11]
-    # The first secret is built at run time ("ocrl-" + ...): only frames hold it.
-    return found[0] if x == 2 and "ocrl-51e2d0" in found else (found[0] if found else "none")
+                    pass
+    for chunk in chunks:
+        for found in pattern.findall(chunk):
+            if hashlib.sha256(found).hexdigest() == HASHES[x]:
+                return found.decode()
+    return "none"
 '''
 
 
 def test_reading_expected_values_out_of_the_test(judge, monkeypatch):
-    completion = wrong("return _ocrl_read(x)") + READ
+    completion = wrong("return _ocrl_read(x)") + f"HASHES = {HASHES!r}\n" + READ
     verdict = judge.judge(SECRET, completion)
     assert verdict.status in FAILED, verdict
-    assert "ocrl-" not in verdict.stderr_tail.replace("ocrl-51e2d0", "").replace(
-        "ocrl-\" + \"7f3a9c", "")  # nothing leaked into its output either
+    # The attack is real: against one process it finds both answers.
+    assert in_process(judge, monkeypatch, SECRET, completion).status == V.ACCEPTED
     frames = wrong("import sys\nf = sys._getframe(1)\nwhile f and f.f_code.co_name != 'check':\n"
                    "    f = f.f_back\nif f is None:\n    return 'none'\nif x == 1:\n"
                    "    return f.f_locals.get('expected', 'none')\n"

@@ -4,16 +4,17 @@ A judged program is the judge's adversary: whatever runs in its process can reac
 that process holds (frames, `gc`, file descriptors, patched builtins). So the program and the
 test never share a process:
 
-- the *candidate server* is a fresh interpreter (exec'd, running this file's compiled code, so
-  it holds none of the zygote's memory and no test ever reached it): it runs the program, then
-  answers each call with the return value as plain data (builtins only), in JSON;
+- the *candidate server* runs the program, then answers each call with the return value as
+  plain data (builtins only), in JSON. It is forked from the *template*, a fresh interpreter
+  (exec'd, running this file's compiled code) that no test ever reaches, so the server holds
+  nothing of any test either;
 - the *test runner* is forked by the zygote and never executes a line of the program: it runs
   the problem's prompt and test with proxies in place of the program's functions, decodes each
   answer into fresh builtins, evaluates the test's own comparisons on them, and alone reports
   the outcome, through a pipe the program has no handle on.
 
-The server imports as little as it can (no `site`, no `json`, whose `re` alone costs 8 ms a
-start here): its start-up is paid once per judged sample.
+The template imports as little as it can (no `site`, no `json`, whose `re` alone costs 8 ms
+here), so that the servers forked from it start as light as a fresh interpreter would.
 
 A test that passes the program anything but plain data (a function, an object of its own)
 cannot be split this way: the runner says `unsplittable` and the judge falls back to running
@@ -26,6 +27,7 @@ import os
 import sys
 
 CALLS_FD, REPLIES_FD = 3, 4  # the candidate server's end of the two pipes
+TEMPLATE_FD, CODE_FD = 3, 4  # the template's control socket; this file's code, at its start
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 200
 DETAIL_CHARS = 1500
@@ -134,6 +136,47 @@ def plain_calls(function):
     return call
 
 
+# -- processes -----------------------------------------------------------------------------
+
+def limit(request):
+    """The run's resource limits, applied to the calling (forked) process."""
+    import resource
+    import signal
+
+    memory = request["memory_bytes"]
+    cpu = request["cpu_seconds"]
+    output = request["output_bytes"]
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (output, output))
+    resource.setrlimit(resource.RLIMIT_NPROC, (request["max_processes"],) * 2)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # Python ignores these at start-up; the judge wants the kernel's verdicts.
+    for sig in (signal.SIGXFSZ, signal.SIGPIPE, signal.SIGXCPU):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def wire(keep, stdin_path=None, output_dir=None):
+    """fds 0-2 to the run's files (or /dev/null), each ``keep`` target (contiguous from 3) to its
+    source, every other descriptor closed."""
+    stdin = os.open(stdin_path or os.devnull, os.O_RDONLY)
+    if output_dir is None:
+        stdout = os.open(os.devnull, os.O_WRONLY)
+        stderr = os.open(os.devnull, os.O_WRONLY)
+    else:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        stdout = os.open(os.path.join(output_dir, "stdout.txt"), flags, 0o600)
+        stderr = os.open(os.path.join(output_dir, "stderr.txt"), flags, 0o600)
+    # Copies above every target first, so that no move overwrites a source still to be moved.
+    import fcntl
+
+    high = {target: fcntl.fcntl(source, fcntl.F_DUPFD, 256)
+            for target, source in {0: stdin, 1: stdout, 2: stderr, **keep}.items()}
+    for target, source in high.items():
+        os.dup2(source, target)
+    os.closerange(max(high) + 1, 65536)
+
+
 # -- framing: a 4-byte big-endian length, then JSON --------------------------------------------
 
 def json_text(data):
@@ -229,20 +272,61 @@ def _describe(exc):
         return "(unprintable)"
 
 
-def serve():
-    """Run ./main.py, then answer calls on fd 3 with replies on fd 4 until fd 3 closes.
-    ``sys.argv[2]``: the zygote's import path (this interpreter starts without `site`)."""
+def template(path):
+    """The candidate servers' parent: a fresh interpreter, started once per worker, that never
+    receives a test (the zygote sends it none). For each order (limits and a run directory, the
+    two pipe ends passed as SCM_RIGHTS) it forks a server, answers with its pid, waits for it
+    and answers how it ended ("status cpu_seconds maxrss_kb"). A fork from here costs about a
+    millisecond where a fresh interpreter costs twelve, and holds nothing of any test."""
     import _sitebuiltins
-    import signal
+    import ctypes
+    import socket
 
-    # The interpreter ignores these at start-up; the judge wants the kernel's verdicts.
-    for sig in (signal.SIGXFSZ, signal.SIGPIPE, signal.SIGXCPU):
-        signal.signal(sig, signal.SIG_DFL)
-    sys.path[:] = [path for path in sys.argv[2].split(os.pathsep) if path]
+    sys.path[:] = [entry for entry in path.split(os.pathsep) if entry]
     sys.argv = ["main.py"]
     # What `site` would have added and programs use: exit() and quit().
     builtins.exit = _sitebuiltins.Quitter("exit", "Ctrl-D (i.e. EOF)")
     builtins.quit = _sitebuiltins.Quitter("quit", "Ctrl-D (i.e. EOF)")
+    try:  # PR_SET_DUMPABLE 0: processes of the same user may not read this one's memory
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    control = socket.socket(fileno=TEMPLATE_FD)
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 1 << 16, 2)
+        except OSError:
+            os._exit(0)
+        if not message or len(fds) != 2:
+            os._exit(0)
+        order = marshal.loads(message)  # from the zygote: trusted
+        pid = os.fork()
+        if pid == 0:
+            control.detach()  # fd 3 becomes the calls pipe: the socket object must not close it
+            _become_server(order, fds)
+        for fd in fds:
+            os.close(fd)
+        control.send(str(pid).encode())
+        _, status, usage = os.wait4(pid, 0)
+        control.send(f"{status} {usage.ru_utime + usage.ru_stime} {usage.ru_maxrss}".encode())
+
+
+def _become_server(order, fds):
+    try:
+        os.setpgid(0, 0)
+        os.chdir(order["workdir"])
+        limit(order)
+        wire({CALLS_FD: fds[0], REPLIES_FD: fds[1]}, None, ".")
+        sys.stdin = open(0, "r", closefd=False)
+        sys.stdout = open(1, "w", closefd=False)
+        sys.stderr = open(2, "w", closefd=False)
+    except BaseException:  # noqa: BLE001 - set-up failure is the judge's, not the program's
+        os._exit(120)
+    serve()
+
+
+def serve():
+    """Run ./main.py, then answer calls on fd 3 with replies on fd 4 until fd 3 closes."""
     try:
         with open("main.py", encoding="utf-8") as handle:
             code = compile(handle.read(), "main.py", "exec")
@@ -469,5 +553,5 @@ def run_tests(request, calls_fd, replies_fd, result_fd):
         os._exit(0)
 
 
-if __name__ == "__main__" and sys.argv[1:2] == ["--serve"]:
-    serve()
+if __name__ == "__main__" and sys.argv[1:2] == ["--template"]:
+    template(sys.argv[2])

@@ -31,12 +31,12 @@ with open(HARNESS_PATH, encoding="utf-8") as _handle:
 _spec = importlib.util.spec_from_file_location("ocrl_harness", HARNESS_PATH)
 harness = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(harness)
-CODE_FD = 5  # where the candidate server reads HARNESS_CODE from
-# -S: no `site` (30 ms a start here); the server sets the import path from its argv instead.
-SERVER_BOOT = ("import marshal, os\nparts = []\nwhile True:\n"
-               f"    part = os.read({CODE_FD}, 65536)\n    if not part:\n        break\n"
-               f"    parts.append(part)\nos.close({CODE_FD})\n"
-               "exec(marshal.loads(b''.join(parts)))\n")
+# -S: no `site` (30 ms a start here); the template sets the import path from its argv instead.
+TEMPLATE_BOOT = ("import marshal, os\nparts = []\nwhile True:\n"
+                 f"    part = os.read({harness.CODE_FD}, 65536)\n    if not part:\n"
+                 f"        break\n    parts.append(part)\nos.close({harness.CODE_FD})\n"
+                 "exec(marshal.loads(b''.join(parts)))\n")
+TEMPLATE = None  # (pid, control socket) of the candidate servers' parent (harness.template)
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_DUMPABLE = 4
@@ -91,9 +91,25 @@ def _descendants(root_pid):
     return found
 
 
-def _kill_all_descendants():
+def _kill(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)  # the program's process group: its children at once
+    except OSError:
+        pass
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _kill_all_descendants(group=None):
+    """Kill every process the run left: all descendants but the template (harness.template),
+    starting with the process group ``group`` when given."""
     me = os.getpid()
-    if OWN_PID_NAMESPACE:
+    spare = TEMPLATE[0] if TEMPLATE is not None else None
+    if group is not None:
+        _kill(group)
+    if OWN_PID_NAMESPACE and spare is None:
         # Alone in a PID namespace, kill(-1) reaches every process but us and its init at once,
         # which outruns a fork bomb far better than one kill per process.
         for _ in range(3):
@@ -103,7 +119,7 @@ def _kill_all_descendants():
                 break
             _reap_zombies()
     for _ in range(10000):
-        victims = _descendants(me)
+        victims = _descendants(me) - {spare}
         if not victims:
             return
         for pid in victims:
@@ -141,47 +157,13 @@ def _tail(path, size):
         return "", 0
 
 
-def _limit(request):
-    """The run's resource limits, applied to the calling (forked) process."""
-    memory = request["memory_bytes"]
-    cpu = request["cpu_seconds"]
-    output = request["output_bytes"]
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (output, output))
-    resource.setrlimit(resource.RLIMIT_NPROC, (request["max_processes"],) * 2)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    # Python ignores these at start-up; the judge wants the kernel's verdicts.
-    for sig in (signal.SIGXFSZ, signal.SIGPIPE, signal.SIGXCPU):
-        signal.signal(sig, signal.SIG_DFL)
-
-
-def _wire(keep, stdin_path=None, output_dir=None):
-    """fds 0-2 to the run's files (or /dev/null), each ``keep`` target (contiguous from 3) to its
-    source, every other descriptor closed."""
-    stdin = os.open(stdin_path or os.devnull, os.O_RDONLY)
-    if output_dir is None:
-        stdout = os.open(os.devnull, os.O_WRONLY)
-        stderr = os.open(os.devnull, os.O_WRONLY)
-    else:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        stdout = os.open(os.path.join(output_dir, "stdout.txt"), flags, 0o600)
-        stderr = os.open(os.path.join(output_dir, "stderr.txt"), flags, 0o600)
-    # Copies above every target first, so that no move overwrites a source still to be moved.
-    high = {target: fcntl.fcntl(source, fcntl.F_DUPFD, 256)
-            for target, source in {0: stdin, 1: stdout, 2: stderr, **keep}.items()}
-    for target, source in high.items():
-        os.dup2(source, target)
-    os.closerange(max(high) + 1, 65536)
-
-
 def _run_child(request, workdir, proof_fd, nonce):
     """In the forked child: apply limits, wire up files, run the program. Never returns."""
     try:
         os.setpgid(0, 0)
         os.chdir(workdir)
-        _limit(request)
-        _wire({3: proof_fd}, "stdin.txt" if request.get("stdin") is not None else None, ".")
+        harness.limit(request)
+        harness.wire({3: proof_fd}, "stdin.txt" if request.get("stdin") is not None else None, ".")
         proof_fd = 3
         sys.stdin = open(0, "r", closefd=False)
         sys.stdout = open(1, "w", closefd=False)
@@ -297,21 +279,72 @@ def _usage(status, usage):
             "maxrss_kb": usage.ru_maxrss if usage else 0}
 
 
-def _exec_candidate(request, workdir, calls_fd, replies_fd, code_fd):
-    """In the forked child: limits, then a fresh interpreter serving the program (harness.serve).
-    exec, not fork alone: the new process holds nothing of this one's memory, where tests
-    judged before (and this one's) may linger. Never returns."""
+def _template():
+    """The running template, started (a fresh interpreter, never given a test) if need be."""
+    global TEMPLATE
+    if TEMPLATE is None:
+        import socket
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        code_r = _pipe_holding(HARNESS_CODE)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                harness.wire({harness.TEMPLATE_FD: theirs.fileno(), harness.CODE_FD: code_r})
+                os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", TEMPLATE_BOOT,
+                                          "--template", os.pathsep.join(sys.path)])
+            finally:
+                os._exit(120)
+        theirs.close()
+        os.close(code_r)
+        TEMPLATE = (pid, ours)
+    return TEMPLATE
+
+
+def _drop_template():
+    global TEMPLATE
+    if TEMPLATE is not None:
+        pid, control = TEMPLATE
+        TEMPLATE = None
+        control.close()
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (OSError, ChildProcessError):
+            pass
+
+
+def _ask_template(message, fds, deadline):
+    """Send an order (with ``fds``) or, with ``message`` None, only wait: the template's next
+    answer as text, or None (no answer by ``deadline``: it is dropped, a new one starts later)."""
+    import socket
+
+    if TEMPLATE is None:
+        return None
+    _, control = TEMPLATE
     try:
-        os.setpgid(0, 0)
-        os.chdir(workdir)
-        _limit(request)
-        _wire({harness.CALLS_FD: calls_fd, harness.REPLIES_FD: replies_fd, CODE_FD: code_fd},
-              None, ".")
-        os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", SERVER_BOOT, "--serve",
-                                  os.pathsep.join(sys.path)])
-    except BaseException:  # noqa: BLE001 - set-up failure is the judge's, not the program's
-        pass
-    os._exit(120)
+        if message is not None:
+            socket.send_fds(control, [message], fds)
+        ready, _, _ = select.select([control], [], [], max(0.0, deadline - time.monotonic()))
+        answer = control.recv(256) if ready else b""
+    except OSError:
+        answer = b""
+    if not answer:
+        _drop_template()
+        return None
+    return answer.decode("ascii", "replace")
+
+
+def _start_candidate(request, workdir, calls_fd, replies_fd, deadline):
+    """A candidate server forked by the template for this run: its pid, or None."""
+    order = marshal.dumps({"workdir": workdir, **{key: request[key] for key in (
+        "memory_bytes", "cpu_seconds", "output_bytes", "max_processes")}})
+    for _ in range(2):  # a template a program killed is replaced once
+        _template()
+        answer = _ask_template(order, [calls_fd, replies_fd], deadline)
+        if answer is not None and answer.isdigit():
+            return int(answer)
+    return None
 
 
 def _pipe_holding(data):
@@ -328,8 +361,8 @@ def _start_tests(request, calls_fd, replies_fd, result_fd):
     """In the forked child: run the problem's test against the candidate server. Never returns."""
     try:
         os.setpgid(0, 0)
-        _limit(request)
-        _wire({3: calls_fd, 4: replies_fd, 5: result_fd})
+        harness.limit(request)
+        harness.wire({3: calls_fd, 4: replies_fd, 5: result_fd})
         sys.stdin = open(0, "r", closefd=False)
         sys.stdout = open(1, "w", closefd=False)
         sys.stderr = open(2, "w", closefd=False)
@@ -370,18 +403,16 @@ def _run_split(request, workdir):
     result_r, result_w = os.pipe()
     started = time.monotonic()
     deadline = started + request["timeout_seconds"]
-    code_r = _pipe_holding(HARNESS_CODE)
-    candidate = os.fork()
-    if candidate == 0:
-        _exec_candidate(request, workdir, calls_r, replies_w, code_r)
+    candidate = _start_candidate(request, workdir, calls_r, replies_w, deadline)
     tests = os.fork()
     if tests == 0:
         _start_tests(request, calls_w, replies_r, result_w)
-    for fd in (calls_r, calls_w, replies_r, replies_w, result_w, code_r):
+    for fd in (calls_r, calls_w, replies_r, replies_w, result_w):
         os.close(fd)
-    candidate_fd, tests_fd = os.pidfd_open(candidate), os.pidfd_open(tests)
+    tests_fd = os.pidfd_open(tests)
     result = bytearray()
     _, _, timed_out = _wait(tests, tests_fd, deadline, result_r, result, RESULT_BYTES)
+    os.close(tests_fd)
     os.set_blocking(result_r, False)
     try:
         result.extend(os.read(result_r, RESULT_BYTES)[: RESULT_BYTES - len(result)])
@@ -395,14 +426,23 @@ def _run_split(request, workdir):
     # A program that ended on its own (what the test runner saw as "candidate_ended") is waited
     # for, to learn how it ended; one still serving is no longer needed.
     ended = (harness_result or {}).get("outcome") == "candidate_ended"
-    status, usage, late = _wait(candidate, candidate_fd, deadline if ended else 0)
-    for fd in (candidate_fd, tests_fd):
-        os.close(fd)
-    _kill_all_descendants()
+    report, late = None, False
+    if candidate is not None:
+        if not ended:
+            _kill(candidate)
+        report = _ask_template(None, [], deadline if ended else time.monotonic() + 5)
+        if report is None and ended:
+            late = True
+            _kill(candidate)
+            report = _ask_template(None, [], time.monotonic() + 5)
+    status, cpu_s, maxrss = (report or "").split() if report and len(report.split()) == 3 \
+        else (None, 0.0, 0)
+    _kill_all_descendants(candidate)
+    usage = {"exit_code": os.waitstatus_to_exitcode(int(status)) if status else None,
+             "cpu_ms": float(cpu_s) * 1000.0, "maxrss_kb": int(maxrss)}
     return {
-        **_usage(status, usage),
-        "killed_serving": late and not ended,
-        "timed_out": timed_out or (late and ended),
+        **usage,
+        "timed_out": timed_out or late,
         "wall_ms": (time.monotonic() - started) * 1000.0,
         "proof": None,
         "harness": harness_result,
