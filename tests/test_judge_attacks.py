@@ -372,3 +372,31 @@ def test_plain_data_round_trips_exactly():
                    {"complex": ["1", 2]}, {"int": "zz"}):
         with pytest.raises(NotPlain):
             from_plain(forged)
+
+
+# -- runtime rewards: time hidden in other processes still counts -----------------------------
+
+HIDE_WORK = ("import os, time\nif os.fork() == 0:\n    end = time.process_time() + 0.4\n"
+             "    while time.process_time() < end:\n        pass\n    os._exit(0)\n")
+
+
+def test_cpu_time_handed_to_an_unwaited_child_still_counts(judge):
+    """A runtime reward ranks accepted samples by CPU time: work done in a child that is never
+    waited for (so the kernel's rusage of the program leaves it out) must count all the same."""
+    problem = Problem(task_id="echo", style="stdio", prompt="print 42",
+                      tests=[StdioTest("", "42\n")])
+    stdio = judge.judge(problem, HIDE_WORK + "time.sleep(0.6)\nprint(42)\n")
+    assert stdio.status == V.ACCEPTED and stdio.cpu_time_ms >= 300, stdio
+    answer = wrong(HIDE_WORK + "time.sleep(0.6)\nreturn 'ocrl-7f3a9c' if x == 1 else 'ocrl-51e2d0'")
+    split = judge.judge(SECRET, answer)
+    assert split.status == V.ACCEPTED and split.cpu_time_ms >= 300, split
+
+
+def test_killing_its_parent_is_never_accepted(judge):
+    """The program's parent (the template) reports its time and memory: a correct answer from a
+    program that killed it would be rewarded for hiding its cost."""
+    answer = wrong("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
+                   "return 'ocrl-7f3a9c' if x == 1 else 'ocrl-51e2d0'")
+    assert judge.judge(SECRET, answer).status == V.RUNTIME_ERROR
+    assert judge.judge(SECRET, wrong("return 'ocrl-7f3a9c' if x == 1 else 'ocrl-51e2d0'")
+                       ).status == V.ACCEPTED  # a new template took its place

@@ -78,6 +78,9 @@ def classify_split(reply: dict, request: dict) -> tuple[str, str]:
     detail = str(outcome.get("detail", ""))
     if reply["timed_out"]:
         return V.TIME_LIMIT, detail
+    if reply.get("unaccounted"):
+        # Its time and memory unknown, a verdict would reward whatever hid them.
+        return V.RUNTIME_ERROR, "the program's process was not accounted for (its parent was killed)"
     status = _SPLIT_OUTCOMES.get(outcome.get("outcome"))
     if status == V.RUNTIME_ERROR:  # named as one process would name it
         last = _last_line(detail)

@@ -37,6 +37,7 @@ TEMPLATE_BOOT = ("import marshal, os\nparts = []\nwhile True:\n"
                  f"        break\n    parts.append(part)\nos.close({harness.CODE_FD})\n"
                  "exec(marshal.loads(b''.join(parts)))\n")
 TEMPLATE = None  # (pid, control socket) of the candidate servers' parent (harness.template)
+REAPED_CPU_S = 0.0  # CPU seconds of every process of every run reaped so far (_account)
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_DUMPABLE = 4
@@ -133,11 +134,19 @@ def _kill_all_descendants(group=None):
 def _reap_zombies():
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, _, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
+        _account(pid, usage)
+
+
+def _account(pid, usage):
+    """Count the CPU time of a process of a run, reaped here (the template is not one)."""
+    global REAPED_CPU_S
+    if TEMPLATE is None or pid != TEMPLATE[0]:
+        REAPED_CPU_S += usage.ru_utime + usage.ru_stime
 
 
 def _fresh_dir(path):
@@ -239,6 +248,7 @@ def _run(request, workdir):
             handle.write(request["stdin"])
     nonce = os.urandom(16).hex()
     read_fd, write_fd = os.pipe()
+    before = _children_cpu_s()
     started = time.monotonic()
     pid = os.fork()
     if pid == 0:
@@ -266,11 +276,17 @@ def _run(request, workdir):
     proof_words = proof.decode("ascii", "replace").split()
     return {
         **_usage(status, usage),
+        # Every process of the run, reaped here: work handed to a child it never waited for counts.
+        "cpu_ms": (_children_cpu_s() - before) * 1000.0,
         "timed_out": timed_out,
         "wall_ms": wall * 1000.0,
         "proof": proof_words[1] if len(proof_words) >= 2 and proof_words[0] == nonce else None,
         **_outputs(request, workdir),
     }
+
+
+def _children_cpu_s():
+    return REAPED_CPU_S
 
 
 def _usage(status, usage):
@@ -380,6 +396,7 @@ def _wait(pid, pidfd, deadline, read_fd=None, sink=None, limit=0):
         if remaining <= 0:
             os.kill(pid, signal.SIGKILL)
             _, status, usage = os.wait4(pid, 0)
+            _account(pid, usage)
             return status, usage, True
         ready, _, _ = select.select(watch, [], [], remaining)
         if read_fd is not None and read_fd in ready:
@@ -390,6 +407,7 @@ def _wait(pid, pidfd, deadline, read_fd=None, sink=None, limit=0):
                 watch.remove(read_fd)
         if pidfd in ready:
             _, status, usage = os.wait4(pid, 0)
+            _account(pid, usage)
             return status, usage, False
 
 
@@ -403,6 +421,7 @@ def _run_split(request, workdir):
     result_r, result_w = os.pipe()
     started = time.monotonic()
     deadline = started + request["timeout_seconds"]
+    before = _children_cpu_s()
     candidate = _start_candidate(request, workdir, calls_r, replies_w, deadline)
     tests = os.fork()
     if tests == 0:
@@ -411,7 +430,7 @@ def _run_split(request, workdir):
         os.close(fd)
     tests_fd = os.pidfd_open(tests)
     result = bytearray()
-    _, _, timed_out = _wait(tests, tests_fd, deadline, result_r, result, RESULT_BYTES)
+    _, tests_usage, timed_out = _wait(tests, tests_fd, deadline, result_r, result, RESULT_BYTES)
     os.close(tests_fd)
     os.set_blocking(result_r, False)
     try:
@@ -438,8 +457,12 @@ def _run_split(request, workdir):
     status, cpu_s, maxrss = (report or "").split() if report and len(report.split()) == 3 \
         else (None, 0.0, 0)
     _kill_all_descendants(candidate)
+    # The program's own time (the template's report) and its orphans', reaped here; not the test's.
+    orphans_s = _children_cpu_s() - before - (tests_usage.ru_utime + tests_usage.ru_stime)
     usage = {"exit_code": os.waitstatus_to_exitcode(int(status)) if status else None,
-             "cpu_ms": float(cpu_s) * 1000.0, "maxrss_kb": int(maxrss)}
+             "cpu_ms": (float(cpu_s) + max(0.0, orphans_s)) * 1000.0, "maxrss_kb": int(maxrss),
+             # No report: the program killed the process that accounts for it.
+             "unaccounted": status is None and not (timed_out or late)}
     return {
         **usage,
         "timed_out": timed_out or late,
