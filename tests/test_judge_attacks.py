@@ -400,3 +400,21 @@ def test_killing_its_parent_is_never_accepted(judge):
     assert judge.judge(SECRET, answer).status == V.RUNTIME_ERROR
     assert judge.judge(SECRET, wrong("return 'ocrl-7f3a9c' if x == 1 else 'ocrl-51e2d0'")
                        ).status == V.ACCEPTED  # a new template took its place
+
+
+LOCK_NAMES = ("import os\nfor name in ('main.py', 'stdin.txt', 'left'):\n"
+              "    if os.path.isfile(name):\n        os.remove(name)\n"
+              "    os.makedirs(name + '/deep/deeper', exist_ok=True)\n"
+              "    os.chmod(name + '/deep', 0)\n    os.chmod(name, 0)\n")
+
+
+def test_a_run_directory_left_unusable_does_not_stop_the_judge(judge):
+    """The next run writes main.py (and stdin.txt) where this one ran: a program that leaves
+    locked directories by those names must not break the sample after it."""
+    assert judge.judge(SECRET, wrong(LOCK_NAMES + "return 'wrong'")).status in FAILED
+    assert judge.judge(SECRET, wrong("return 'ocrl-7f3a9c' if x == 1 else 'ocrl-51e2d0'")
+                       ).status == V.ACCEPTED
+    echo = Problem(task_id="echo", style="stdio", prompt="print 42",
+                   tests=[StdioTest("1\n", "42\n")])
+    assert judge.judge(echo, LOCK_NAMES + "print(41)").status in FAILED
+    assert judge.judge(echo, "print(42)").status == V.ACCEPTED

@@ -205,11 +205,21 @@ class Judge:
         # A worker can die for reasons of the host (a sandbox that failed to start under load)
         # as well as of the program (one that kills its parent): run again on a fresh worker,
         # and only a program that kills it every time gets the Runtime Error.
+        broken = None
         for attempt in range(WORKER_ATTEMPTS):
             try:
-                return worker.run(request, watchdog_s=request["timeout_seconds"] + 30)
+                reply = worker.run(request, watchdog_s=request["timeout_seconds"] + 30)
             except WorkerDied as exc:
                 failure = exc
+                continue
+            if "error" not in reply:
+                return reply
+            # The worker could not run it: a fresh one (fresh run directory, fresh template)
+            # may; one that never can means the sandbox is broken, and no verdict is trusted.
+            broken = failure = reply["error"]
+            worker.restart()
+        if broken is not None:
+            raise RuntimeError(f"the sandbox failed to run a program: {broken}")
         return {"timed_out": False, "exit_code": -signal.SIGKILL, "cpu_ms": 0.0,
                 "maxrss_kb": 0, "proof": None, "stdout": "", "stdout_size": 0,
                 "stderr_tail": f"the sandbox worker died ({WORKER_ATTEMPTS} attempts): {failure}",

@@ -150,9 +150,22 @@ def _account(pid, usage):
 
 
 def _fresh_dir(path):
-    if os.path.isdir(path):
-        shutil.rmtree(path, ignore_errors=True)
-    os.makedirs(path, exist_ok=True)
+    if os.path.lexists(path):
+        # A program may have left directories it made unreadable or unwritable: they are its
+        # user's, so their modes can be put back before removing them.
+        def force(function, target, _):
+            for each in (os.path.dirname(target), target):
+                try:
+                    os.chmod(each, 0o700, follow_symlinks=False)
+                except (OSError, NotImplementedError):
+                    pass
+            function(target)
+
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, onerror=force)
+        else:
+            os.unlink(path)
+    os.makedirs(path)
 
 
 def _tail(path, size):
@@ -423,6 +436,10 @@ def _run_split(request, workdir):
     deadline = started + request["timeout_seconds"]
     before = _children_cpu_s()
     candidate = _start_candidate(request, workdir, calls_r, replies_w, deadline)
+    if candidate is None:
+        for fd in (calls_r, calls_w, replies_r, replies_w, result_r, result_w):
+            os.close(fd)
+        raise RuntimeError("the template could not start the program's process")
     tests = os.fork()
     if tests == 0:
         _start_tests(request, calls_w, replies_r, result_w)
@@ -445,15 +462,14 @@ def _run_split(request, workdir):
     # A program that ended on its own (what the test runner saw as "candidate_ended") is waited
     # for, to learn how it ended; one still serving is no longer needed.
     ended = (harness_result or {}).get("outcome") == "candidate_ended"
-    report, late = None, False
-    if candidate is not None:
-        if not ended:
-            _kill(candidate)
-        report = _ask_template(None, [], deadline if ended else time.monotonic() + 5)
-        if report is None and ended:
-            late = True
-            _kill(candidate)
-            report = _ask_template(None, [], time.monotonic() + 5)
+    late = False
+    if not ended:
+        _kill(candidate)
+    report = _ask_template(None, [], deadline if ended else time.monotonic() + 5)
+    if report is None and ended:
+        late = True
+        _kill(candidate)
+        report = _ask_template(None, [], time.monotonic() + 5)
     status, cpu_s, maxrss = (report or "").split() if report and len(report.split()) == 3 \
         else (None, 0.0, 0)
     _kill_all_descendants(candidate)
