@@ -48,8 +48,8 @@ def label_command(
     table = label(config)
     modes = sorted(set(table.column("sandbox").to_pylist()))
     ways = Counter(table.column("judged_by").to_pylist())
-    print_table(f"{table.num_rows} samples judged ({', '.join(modes)} sandbox; "
-                + ", ".join(f"{way} {count}" for way, count in sorted(ways.items()))
+    print_table(f"{table.num_rows} samples judged ({', '.join(modes)} sandbox; judged_by: "
+                + ", ".join(f"{count} {way}" for way, count in sorted(ways.items()))
                 + f") -> {out}",
                 ["verdict", "samples", "share"],
                 [(status, str(count), f"{share:.1%}") for status, count, share in
