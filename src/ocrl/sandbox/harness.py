@@ -19,6 +19,9 @@ here), so that the servers forked from it start as light as a fresh interpreter 
 A test that passes the program anything but plain data (a function, an object of its own)
 cannot be split this way: the runner says `unsplittable` and the judge falls back to running
 test and program in one process, marking the verdict so (see the README's threat model).
+
+Over 400 lines on purpose: this file's compiled code is the template's whole program (sent
+through a pipe, stdlib only), so the plain-data codec, both sides and their framing live here.
 """
 
 import builtins

@@ -4,7 +4,13 @@ It starts once per worker (paying the interpreter's start-up once), then for eve
 a child that runs the untrusted program under resource limits in a fresh directory, waits for it
 with a wall-clock timeout, kills every process the run left behind, and answers with what happened.
 
+For assert-style tests it runs the split judge's two sides instead (harness.py): the test in a
+forked child, the program in a process the template forks.
+
 Protocol on stdin/stdout: a 4-byte big-endian length, then that many bytes of JSON, each way.
+
+Over 400 lines on purpose: it is shipped into the sandbox as one file (beside harness.py) and
+must hold every step of a run, from the fork to the last kill, in the order they happen.
 """
 
 import ctypes
