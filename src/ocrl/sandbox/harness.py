@@ -160,8 +160,8 @@ def limit(request):
 
 
 def wire(keep, stdin_path=None, output_dir=None):
-    """fds 0-2 to the run's files (or /dev/null), each ``keep`` target (contiguous from 3) to its
-    source, every other descriptor closed."""
+    """fds 0-2 to the run's files (or /dev/null) and sys.stdin/stdout/stderr on them, each
+    ``keep`` target (contiguous from 3) to its source, every other descriptor closed."""
     stdin = os.open(stdin_path or os.devnull, os.O_RDONLY)
     if output_dir is None:
         stdout = os.open(os.devnull, os.O_WRONLY)
@@ -178,6 +178,24 @@ def wire(keep, stdin_path=None, output_dir=None):
     for target, source in high.items():
         os.dup2(source, target)
     os.closerange(max(high) + 1, 65536)
+    sys.stdin = open(0, "r", closefd=False)
+    sys.stdout = open(1, "w", closefd=False)
+    sys.stderr = open(2, "w", closefd=False)
+
+
+def pipe_holding(data):
+    """The read end of a pipe that already holds ``data``, its write end closed (the pipe is
+    widened first when ``data`` would not fit the default 64 KiB)."""
+    import fcntl
+
+    read_fd, write_fd = os.pipe()
+    try:
+        if len(data) >= 65536:
+            fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, len(data) + 4096)
+        os.write(write_fd, data)
+    finally:
+        os.close(write_fd)
+    return read_fd
 
 
 # -- framing: a 4-byte big-endian length, then JSON --------------------------------------------
@@ -320,9 +338,6 @@ def _become_server(order, fds):
         os.chdir(order["workdir"])
         limit(order)
         wire({CALLS_FD: fds[0], REPLIES_FD: fds[1]}, None, ".")
-        sys.stdin = open(0, "r", closefd=False)
-        sys.stdout = open(1, "w", closefd=False)
-        sys.stderr = open(2, "w", closefd=False)
     except BaseException:  # noqa: BLE001 - set-up failure is the judge's, not the program's
         os._exit(120)
     serve()

@@ -31,7 +31,8 @@ def assert_program(prompt: str, completion: str, test: str, entry_point: str) ->
 def in_process_program(prompt: str, completion: str, test: str, entry_point: str) -> str:
     """The fallback for tests that cannot be split (see harness.py): program and test in one
     process, the candidate's results copied into plain builtins before the test sees them."""
-    return f"{prompt}{completion}\n\n{test}\n\ncheck(__ocrl_plain_calls__({entry_point.strip()}))\n"
+    return assert_program(prompt, completion, test,
+                          f"__ocrl_plain_calls__({entry_point.strip()})")
 
 
 _BUILTIN_NAMES = frozenset(dir(builtins))

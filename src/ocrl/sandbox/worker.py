@@ -13,6 +13,7 @@ import threading
 import warnings
 from pathlib import Path
 
+from ocrl.sandbox.harness import pipe_holding
 from ocrl.sandbox.verdict import SANDBOX_BWRAP, SANDBOX_RLIMITS
 
 ZYGOTE = Path(__file__).with_name("zygote.py")
@@ -127,16 +128,6 @@ def _bwrap_command(python: str, file_fds: dict[str, int]) -> list[str]:
     return command
 
 
-def _pipe_holding(data: bytes) -> int:
-    """The read end of a pipe already holding ``data`` (and closed for writing)."""
-    read_fd, write_fd = os.pipe()
-    try:
-        os.write(write_fd, data)
-    finally:
-        os.close(write_fd)
-    return read_fd
-
-
 class Worker:
     """Owns one zygote; `run(request)` sends a request and returns its reply dict."""
 
@@ -156,7 +147,7 @@ class Worker:
         if self.mode == SANDBOX_BWRAP:
             # The sources travel through pipes, so no path of ours needs to be readable by the
             # sandbox user.
-            file_fds = {path.name: _pipe_holding(path.read_bytes()) for path in SANDBOX_FILES}
+            file_fds = {path.name: pipe_holding(path.read_bytes()) for path in SANDBOX_FILES}
             # Started as root, bubblewrap's user namespace maps to root outside, and the kernel
             # exempts root from RLIMIT_NPROC: start it as nobody so a fork bomb stops at the cap.
             try:

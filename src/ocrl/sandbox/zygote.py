@@ -14,12 +14,10 @@ must hold every step of a run, from the fork to the last kill, in the order they
 """
 
 import ctypes
-import fcntl
 import importlib.util
 import json
 import marshal
 import os
-import resource
 import select
 import shutil
 import signal
@@ -193,9 +191,6 @@ def _run_child(request, workdir, proof_fd, nonce):
         harness.limit(request)
         harness.wire({3: proof_fd}, "stdin.txt" if request.get("stdin") is not None else None, ".")
         proof_fd = 3
-        sys.stdin = open(0, "r", closefd=False)
-        sys.stdout = open(1, "w", closefd=False)
-        sys.stderr = open(2, "w", closefd=False)
         sys.argv = ["main.py"]
         try:
             code = compile(request["program"], "main.py", "exec")
@@ -267,7 +262,7 @@ def _run(request, workdir):
             handle.write(request["stdin"])
     nonce = os.urandom(16).hex()
     read_fd, write_fd = os.pipe()
-    before = _children_cpu_s()
+    before = REAPED_CPU_S
     started = time.monotonic()
     pid = os.fork()
     if pid == 0:
@@ -282,21 +277,12 @@ def _run(request, workdir):
     os.close(pidfd)
     # Descendants may hold the proof pipe open: kill them first, then drain without blocking.
     _kill_all_descendants()
-    os.set_blocking(read_fd, False)
-    try:
-        while True:
-            chunk = os.read(read_fd, 4096)
-            if not chunk:
-                break
-            proof.extend(chunk[: PROOF_BYTES - len(proof)])
-    except OSError:
-        pass
-    os.close(read_fd)
+    _drain(read_fd, proof, PROOF_BYTES)
     proof_words = proof.decode("ascii", "replace").split()
     return {
-        **_usage(status, usage),
+        **_ending(status, usage.ru_maxrss if usage else 0),
         # Every process of the run, reaped here: work handed to a child it never waited for counts.
-        "cpu_ms": (_children_cpu_s() - before) * 1000.0,
+        "cpu_ms": (REAPED_CPU_S - before) * 1000.0,
         "timed_out": timed_out,
         "wall_ms": wall * 1000.0,
         "proof": proof_words[1] if len(proof_words) >= 2 and proof_words[0] == nonce else None,
@@ -304,14 +290,25 @@ def _run(request, workdir):
     }
 
 
-def _children_cpu_s():
-    return REAPED_CPU_S
+def _drain(fd, sink, limit):
+    """What is left in pipe ``fd`` (read without blocking) into ``sink``, up to ``limit`` bytes;
+    closes ``fd``."""
+    os.set_blocking(fd, False)
+    try:
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            sink.extend(chunk[: limit - len(sink)])
+    except OSError:
+        pass
+    os.close(fd)
 
 
-def _usage(status, usage):
+def _ending(status, maxrss_kb):
+    """How a program's process ended: its exit code (negative: a signal) and peak memory."""
     return {"exit_code": os.waitstatus_to_exitcode(status) if status is not None else None,
-            "cpu_ms": (usage.ru_utime + usage.ru_stime) * 1000.0 if usage else 0.0,
-            "maxrss_kb": usage.ru_maxrss if usage else 0}
+            "maxrss_kb": maxrss_kb}
 
 
 def _template():
@@ -321,7 +318,7 @@ def _template():
         import socket
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        code_r = _pipe_holding(HARNESS_CODE)
+        code_r = harness.pipe_holding(HARNESS_CODE)
         pid = os.fork()
         if pid == 0:
             try:
@@ -382,25 +379,12 @@ def _start_candidate(request, workdir, calls_fd, replies_fd, deadline):
     return None
 
 
-def _pipe_holding(data):
-    """The read end of a pipe that already holds ``data``, its write end closed."""
-    read_fd, write_fd = os.pipe()
-    if len(data) >= 65536:
-        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, len(data) + 4096)
-    os.write(write_fd, data)
-    os.close(write_fd)
-    return read_fd
-
-
 def _start_tests(request, calls_fd, replies_fd, result_fd):
     """In the forked child: run the problem's test against the candidate server. Never returns."""
     try:
         os.setpgid(0, 0)
         harness.limit(request)
         harness.wire({3: calls_fd, 4: replies_fd, 5: result_fd})
-        sys.stdin = open(0, "r", closefd=False)
-        sys.stdout = open(1, "w", closefd=False)
-        sys.stderr = open(2, "w", closefd=False)
     except BaseException:  # noqa: BLE001
         os._exit(120)
     harness.run_tests(request, 3, 4, 5)
@@ -440,7 +424,7 @@ def _run_split(request, workdir):
     result_r, result_w = os.pipe()
     started = time.monotonic()
     deadline = started + request["timeout_seconds"]
-    before = _children_cpu_s()
+    before = REAPED_CPU_S
     candidate = _start_candidate(request, workdir, calls_r, replies_w, deadline)
     if candidate is None:
         for fd in (calls_r, calls_w, replies_r, replies_w, result_r, result_w):
@@ -455,12 +439,7 @@ def _run_split(request, workdir):
     result = bytearray()
     _, tests_usage, timed_out = _wait(tests, tests_fd, deadline, result_r, result, RESULT_BYTES)
     os.close(tests_fd)
-    os.set_blocking(result_r, False)
-    try:
-        result.extend(os.read(result_r, RESULT_BYTES)[: RESULT_BYTES - len(result)])
-    except OSError:
-        pass
-    os.close(result_r)
+    _drain(result_r, result, RESULT_BYTES)
     try:
         harness_result = json.loads(result[4:]) if len(result) > 4 else None
     except ValueError:
@@ -476,17 +455,16 @@ def _run_split(request, workdir):
         late = True
         _kill(candidate)
         report = _ask_template(None, [], time.monotonic() + 5)
-    status, cpu_s, maxrss = (report or "").split() if report and len(report.split()) == 3 \
+    status, cpu_s, maxrss = report.split() if report and len(report.split()) == 3 \
         else (None, 0.0, 0)
     _kill_all_descendants(candidate)
     # The program's own time (the template's report) and its orphans', reaped here; not the test's.
-    orphans_s = _children_cpu_s() - before - (tests_usage.ru_utime + tests_usage.ru_stime)
-    usage = {"exit_code": os.waitstatus_to_exitcode(int(status)) if status else None,
-             "cpu_ms": (float(cpu_s) + max(0.0, orphans_s)) * 1000.0, "maxrss_kb": int(maxrss),
-             # No report: the program killed the process that accounts for it.
-             "unaccounted": status is None and not (timed_out or late)}
+    orphans_s = REAPED_CPU_S - before - (tests_usage.ru_utime + tests_usage.ru_stime)
     return {
-        **usage,
+        **_ending(int(status) if status else None, int(maxrss)),
+        "cpu_ms": (float(cpu_s) + max(0.0, orphans_s)) * 1000.0,
+        # No report: the program killed the process that accounts for it.
+        "unaccounted": status is None and not (timed_out or late),
         "timed_out": timed_out or late,
         "wall_ms": (time.monotonic() - started) * 1000.0,
         "proof": None,
