@@ -101,8 +101,19 @@ def test_dpo_baseline(tmp_path, tiny):
     summary = _train(tmp_path, "dpo", tiny["plain"], pattern_groups(3), method="dpo",
                      dpo_pairs_per_problem=2)
     assert summary["pairs"] == 6 and summary["global_step"] == 2
+    # 2 steps of 2 pairs use 4 of the 6 pairs: their reference log-probs come on the fly
+    assert summary["reference_log_probs"] == "on_the_fly"
     model, info = _load(tmp_path / "dpo")
     assert info["method"] == "dpo"
+
+
+def test_reference_precomputed_only_when_every_pair_is_used():
+    from ocrl.trainer.baselines import reference_precomputed
+
+    assert reference_precomputed(470, 256, 1) is False   # 256 of 470 pairs trained
+    assert reference_precomputed(470, 470, 1) is True    # each pair once
+    assert reference_precomputed(470, 118, 4) is True    # 472 >= 470
+    assert reference_precomputed(470, -1, 1) is True     # epochs: every pair
 
 
 def test_lora_merged_and_adapter(tmp_path, tiny):
