@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -98,7 +99,13 @@ def test_sft_baselines(tmp_path, tiny, method):
 
 
 def test_dpo_baseline(tmp_path, tiny):
-    summary = _train(tmp_path, "dpo", tiny["plain"], pattern_groups(3), method="dpo",
+    # a config without `architectures`, as SmolLM2 converted from GGUF has
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny["plain"], model_dir)
+    config = json.loads((model_dir / "config.json").read_text())
+    config.pop("architectures", None)
+    (model_dir / "config.json").write_text(json.dumps(config))
+    summary = _train(tmp_path, "dpo", model_dir, pattern_groups(3), method="dpo",
                      dpo_pairs_per_problem=2)
     assert summary["pairs"] == 6 and summary["global_step"] == 2
     # 2 steps of 2 pairs use 4 of the 6 pairs: their reference log-probs come on the fly

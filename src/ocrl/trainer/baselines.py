@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from collections import defaultdict
 
@@ -121,7 +122,13 @@ def build_dpo_trainer(args, model, tokenizer, groups, *, prompt_format: str):
                       * max(args.world_size, 1))
     precompute = reference_precomputed(len(pairs), args.max_steps, pairs_per_step)
     counts["reference_log_probs"] = "precomputed" if precompute else "on_the_fly"
-    trainer = DPOTrainer(model=model, args=dpo_config_from(args,
-                                                           precompute_ref_log_probs=precompute),
+    ref_model = None
+    if not precompute and not args.use_lora:
+        # Left to itself TRL reloads the reference from the model's path, which needs
+        # `architectures` in its config (SmolLM2 converted from GGUF has none); a frozen copy
+        # of the weights in hand is the same reference.
+        ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+    trainer = DPOTrainer(model=model, ref_model=ref_model,
+                         args=dpo_config_from(args, precompute_ref_log_probs=precompute),
                          train_dataset=Dataset.from_list(pairs), processing_class=tokenizer)
     return trainer, dict(counts)
