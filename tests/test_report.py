@@ -135,3 +135,39 @@ def test_bad_run_directories_are_named(tmp_path):
     b = write_run(tmp_path / "b", "m", {"z": 1})
     with pytest.raises(InputError, match="shares no problem"):
         build_report([a, b], tmp_path / "r")
+
+
+def test_pass_rate_buckets_hand_computed():
+    from ocrl.report import pass_rate_buckets
+
+    rates = {"a": 0.0, "b": 0.2, "c": 0.4, "d": 0.6, "e": 1.0}
+    assert pass_rate_buckets(rates) == {"a": "hard", "b": "medium", "c": "medium",
+                                        "d": "easy", "e": "easy"}
+    assert pass_rate_buckets(rates, easy_from=0.4)["c"] == "easy"
+    with pytest.raises(ValueError):
+        pass_rate_buckets(rates, easy_from=0.0)
+
+
+def test_report_buckets_by_a_reference_runs_own_pass_rate(tmp_path):
+    # reference (n=4): x never passes, y passes 1 of 4, z 3 of 4 -> hard, medium, easy
+    reference = write_run(tmp_path / "base_n4", "m", {"x": 0, "y": 1, "z": 3})
+    base = write_run(tmp_path / "base", "m", {"x": 0, "y": 1, "z": 4}, n=1)
+    tuned = write_run(tmp_path / "tuned", "m", {"x": 1, "y": 0, "z": 4}, n=1)
+    summary = build_report([base, tuned], tmp_path / "r", difficulty_from=reference)
+    by = summary["by_reference_difficulty"]
+    assert by["hard"]["tuned"]["pass@1"] == 1.0 and by["hard"]["base"]["pass@1"] == 0.0
+    # one problem per bucket: every bootstrap resample is that problem, so the interval is
+    # the difference itself
+    assert (by["hard"]["tuned"]["difference"], by["hard"]["tuned"]["low"]) == (1.0, 1.0)
+    assert by["medium"]["tuned"]["difference"] == -1.0
+    assert by["easy"]["tuned"]["difference"] == 0.0 and "difference" not in by["easy"]["base"]
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "own pass rate" in report
+    # columns easy, medium, hard
+    assert ("| tuned | 1.000 (+0.000 [+0.000, +0.000]) | 0.000 (-1.000 [-1.000, -1.000]) | "
+            "1.000 (+1.000 [+1.000, +1.000]) |") in report
+    assert "hard (1)" in report
+
+    partial = write_run(tmp_path / "partial", "m", {"x": 0})
+    with pytest.raises(InputError, match="no result for 2 problem"):
+        build_report([base, tuned], tmp_path / "r2", difficulty_from=partial)

@@ -162,6 +162,60 @@ def difficulty_table(runs: list[Run]) -> str:
     return _markdown(header, rows)
 
 
+def pass_rate_buckets(rates: dict[str, float], *, easy_from: float = 0.5) -> dict[str, str]:
+    """hard / medium / easy per problem from a reference run's own pass rate over its samples:
+    hard if it never passed, easy from ``easy_from`` up, medium between.
+
+    Fixed cut points rather than the quantiles `ocrl.grouping.difficulty_buckets` ranks
+    logged data by: a weak model sampled 5 times passes most problems 0 times, and quantile
+    cuts through so many ties would put hard and easy problems in one bucket."""
+    if not 0.0 < easy_from <= 1.0:
+        raise ValueError(f"easy_from must be in (0, 1], got {easy_from}")
+    return {problem: "hard" if rate <= 0.0 else ("easy" if rate >= easy_from else "medium")
+            for problem, rate in rates.items()}
+
+
+def bucketed_comparison(runs: list[Run], buckets: dict[str, str], *, resamples: int = 10_000,
+                        seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
+    """{bucket: {run: {problems, pass@1, difference, low, high}}}: each run's pass@1 on the
+    problems of a bucket and its paired bootstrap difference to the first run there."""
+    result: dict[str, dict[str, dict[str, float]]] = {}
+    for bucket in sorted(set(buckets.values()), key=_bucket_order):
+        members = {p for p, b in buckets.items() if b == bucket}
+        first = {p: v for p, v in runs[0].per_problem.items() if p in members}
+        rows = {}
+        for run in runs:
+            mine = {p: v for p, v in run.per_problem.items() if p in members}
+            if not mine:
+                continue
+            row = {"problems": len(mine), "pass@1": sum(mine.values()) / len(mine)}
+            if run is not runs[0] and first:
+                row["difference"], row["low"], row["high"], _ = paired_bootstrap(
+                    first, mine, resamples=resamples, seed=seed)
+            rows[run.name] = row
+        result[bucket] = rows
+    return result
+
+
+def bucketed_table(comparison: dict[str, dict[str, dict[str, float]]], runs: list[Run]) -> str:
+    header = ["run"] + [f"{bucket} ({max(r['problems'] for r in rows.values())})"
+                        for bucket, rows in comparison.items()]
+    table = []
+    for run in runs:
+        cells = []
+        for rows in comparison.values():
+            row = rows.get(run.name)
+            if row is None:
+                cells.append("–")
+            elif "difference" in row:
+                cells.append(f"{row['pass@1']:.3f} ({row['difference']:+.3f} "
+                             f"[{row['low']:+.3f}, {row['high']:+.3f}])")
+            else:
+                cells.append(f"{row['pass@1']:.3f}")
+        table.append([run.name] + cells)
+    return _markdown(header, table)
+
+
 def verdict_table(runs: list[Run]) -> str:
     header = ["run"] + [SHORT_VERDICT[v] for v in VERDICT_COLUMNS] + ["other",
                                                                       "cpu ms (passing)"]
@@ -315,8 +369,12 @@ def plot_training_curves(train_dirs: list[str | Path], path: Path) -> Path | Non
 
 def build_report(run_dirs: list[str | Path], out: str | Path, *,
                  train_dirs: list[str | Path] = (), resamples: int = 10_000,
-                 seed: int = 0) -> dict[str, Any]:
-    """Write report.md, summary.json and the plots into ``out``; return the summary."""
+                 seed: int = 0, difficulty_from: str | Path | None = None) -> dict[str, Any]:
+    """Write report.md, summary.json and the plots into ``out``; return the summary.
+
+    ``difficulty_from``: an `ocrl eval` directory (usually the base model sampled n times)
+    whose own per-problem pass rate buckets the problems (`pass_rate_buckets`); the report
+    then adds each run's pass@1 and difference to the first run per bucket."""
     runs = load_runs(list(run_dirs))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -337,6 +395,24 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *,
         "## Generated length and answers cut at the token cap", "", length_table(runs), "",
         "## Diversity among a problem's samples (needs n >= 2)", "", diversity_table(runs), "",
     ]
+    by_reference = None
+    if difficulty_from is not None:
+        reference = load_runs([difficulty_from])[0]
+        buckets = pass_rate_buckets(reference.per_problem)
+        missing = sorted({p for run in runs for p in run.per_problem} - set(buckets))
+        if missing:
+            raise InputError(f"has no result for {len(missing)} problem(s) of the compared runs "
+                             f"(first: {missing[0]}); bucket with a run on the same problems",
+                             path=str(reference.path))
+        by_reference = bucketed_comparison(runs, buckets, resamples=resamples, seed=seed)
+        samples = reference.metrics.get("samples_per_problem", "?")
+        sections += [
+            f"## pass@1 by difficulty from `{reference.name}`'s own pass rate "
+            f"({reference.path}, {samples} samples per problem)", "",
+            "hard: it never passed; medium: below half its samples; easy: half or more "
+            "(problems per bucket in parentheses). Each cell: pass@1 (difference to "
+            f"`{runs[0].name}` [paired bootstrap 95% interval within the bucket]).", "",
+            bucketed_table(by_reference, runs), ""]
     if curves is not None:
         sections += ["## Training curves", "", f"![training curves]({curves.name})", ""]
     markdown = "\n".join(sections)
@@ -348,6 +424,7 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *,
                  for r in runs],
         "comparisons": [c.__dict__ for c in comparisons],
         "plots": [str(p) for p in (plot, curves) if p is not None],
+        "by_reference_difficulty": by_reference,
         "markdown": markdown,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

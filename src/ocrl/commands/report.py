@@ -22,6 +22,9 @@ def report_command(
                                                    "TensorBoard logs to plot; repeatable."),
     resamples: int = typer.Option(10_000, help="Bootstrap resamples for the 95% intervals."),
     seed: int = typer.Option(0, help="Bootstrap seed."),
+    difficulty_from: Optional[Path] = typer.Option(
+        None, help="An `ocrl eval` directory (e.g. the base model at --n 5) whose own pass rate "
+        "buckets the problems: hard (never passed), medium, easy (half or more)."),
 ) -> None:
     """Compare `ocrl eval` runs side by side: tables, bootstrap intervals, plots.
 
@@ -31,7 +34,8 @@ def report_command(
 
     from ocrl.report import build_report
 
-    summary = build_report(runs, out, train_dirs=train_dir or [], resamples=resamples, seed=seed)
+    summary = build_report(runs, out, train_dirs=train_dir or [], resamples=resamples, seed=seed,
+                           difficulty_from=difficulty_from)
     console.print(Markdown(summary["markdown"]))
     console.print(f"report written to {out / 'report.md'} "
                   f"({', '.join(Path(p).name for p in summary['plots'])})")
