@@ -26,7 +26,8 @@ Runs (same data, same optimizer steps and groups per step for every trained run)
 each for every --seeds, and again with LoRA with --lora.
 
 Evaluation: greedy pass@1 on the held-out problems, per difficulty, via `ocrl eval`'s
-run_eval; with --n-samples N > 1 also pass@1 from N samples at --temperature. Reports via
+run_eval; with --n-samples N > 1 also pass@1 from N samples at --temperature; once base has
+N = --difficulty-n samples per problem, reports add pass@1 by base's own pass rate. Reports via
 `ocrl report`'s build_report with paired bootstrap intervals: against base (report_vs_base) and
 against SFT (report_vs_sft). cost.json/cost.md: wall and CPU time per optimizer step and in
 total for offline RL and online GRPO, the pass@1 each reaches, and pass@1 per CPU-hour.
@@ -85,6 +86,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-samples", type=int, default=1,
                    help="> 1 adds pass@1 from N samples at --temperature")
     p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--difficulty-n", type=int, default=5,
+                   help="once base has been evaluated with --n-samples N (this N) on the same "
+                        "problems, every report adds pass@1 by difficulty from base's own pass "
+                        "rate over those samples (ocrl report --difficulty-from)")
     p.add_argument("--max-steps", type=int, default=12, help="optimizer steps per trained run")
     p.add_argument("--online-steps", type=int, default=None,
                    help="optimizer steps of grpo_online (default: --max-steps)")
@@ -507,12 +512,14 @@ def main(argv: list[str] | None = None) -> dict:
                 evals[spec["name"]] = done
                 reported[spec["name"]] = out / "train" / spec["name"]
         names = list(evals)
+        reference = out / "eval" / eval_tag(args, args.difficulty_n, args.temperature) / "base"
+        reference = reference if (reference / "metrics.json").exists() else None
         reports[f"{tag}_vs_base"] = report(out / "reports" / f"{tag}_vs_base",
-                                           [evals[k] for k in names], reported)
+                                           [evals[k] for k in names], reported, reference)
         if "sft" in names:
             order = ["sft"] + [k for k in names if k != "sft"]
             reports[f"{tag}_vs_sft"] = report(out / "reports" / f"{tag}_vs_sft",
-                                              [evals[k] for k in order], reported)
+                                              [evals[k] for k in order], reported, reference)
         seeds_md = out / "reports" / f"{tag}_seeds.md"
         seeds_md.write_text("\n".join(seed_table({k: pass1(v) for k, v in evals.items()},
                                                   args.seeds)) + "\n", encoding="utf-8")
@@ -525,11 +532,13 @@ def main(argv: list[str] | None = None) -> dict:
     return summary
 
 
-def report(path: Path, run_dirs: list[Path], trained: dict[str, Path]) -> str:
+def report(path: Path, run_dirs: list[Path], trained: dict[str, Path],
+           difficulty_from: Path | None = None) -> str:
     from ocrl.report import build_report
 
     build_report(run_dirs, path, train_dirs=[d for n, d in trained.items()
-                                             if not n.startswith("grpo")])
+                                             if not n.startswith("grpo")],
+                 difficulty_from=difficulty_from)
     return str(path / "report.md")
 
 
