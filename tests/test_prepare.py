@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import ocrl.prepare as prepare_module
+import ocrl.prepare.shards as shards_module
 from ocrl.cli import app
 from ocrl.codenet.fixture import FixtureSpec, write_codenet_tree
 from ocrl.dataset import load_groups, load_manifest, load_problems, load_samples
@@ -148,7 +149,7 @@ def test_resume_after_a_kill_reuses_finished_shards(tree, prepared, tmp_path, mo
     out, manifest = prepared
     config = PrepareConfig(source="codenet", path=str(tree.root), out=str(tmp_path / "r"),
                            workers=1, shard_rows=250, max_groups_per_problem=12, progress=False)
-    real = prepare_module._run_shard_star
+    real = shards_module._run_shard_star
     calls = []
 
     def dies_on_third_shard(args):
@@ -157,11 +158,11 @@ def test_resume_after_a_kill_reuses_finished_shards(tree, prepared, tmp_path, mo
             raise KeyboardInterrupt
         return real(args)
 
-    monkeypatch.setattr(prepare_module, "_run_shard_star", dies_on_third_shard)
+    monkeypatch.setattr(shards_module, "_run_shard_star", dies_on_third_shard)
     with pytest.raises(KeyboardInterrupt):
         prepare(config)
     assert not (tmp_path / "r" / "manifest.json").exists()
-    monkeypatch.setattr(prepare_module, "_run_shard_star", real)
+    monkeypatch.setattr(shards_module, "_run_shard_star", real)
     resumed = prepare(config)
     assert resumed["shards_resumed"] == 2
     assert pq.read_table(tmp_path / "r" / "groups.parquet").equals(

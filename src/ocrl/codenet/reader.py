@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import math
 import os
 import re
 import tokenize
@@ -56,12 +57,14 @@ def metadata_files(root: Path) -> list[Path]:
     return sorted(p for p in directory.glob("p*.csv") if _PROBLEM_ID.fullmatch(p.stem))
 
 
-def _number(text: str) -> float | None:
+def finite_number(text: object) -> float | None:
+    """A number from a metadata field; empty, malformed, NaN and infinite all read as missing
+    (the one rule for every CSV and table number ocrl ingests)."""
     try:
         value = float(text)
     except (TypeError, ValueError):
         return None
-    return value if value == value else None  # NaN counts as missing
+    return value if math.isfinite(value) else None
 
 
 def _is_python(language: str, original_language: str) -> bool:
@@ -207,13 +210,13 @@ def read_submissions(root: Path, metadata_csv: Path, counts: Counter,
         if python_version(original_language, code, syntax_ok) == PY2:
             counts["dropped/python2"] += 1
             continue
-        cpu = _number(row[i_cpu])
+        cpu = finite_number(row[i_cpu])
         if cpu is None:
             counts["fixed/cpu_time_missing"] += 1
         elif cpu < 0:
             counts["fixed/cpu_time_negative"] += 1
             cpu = None
-        memory = _number(row[i_mem])
+        memory = finite_number(row[i_mem])
         if memory is None or memory < 0:
             counts["fixed/memory_missing"] += 1
             memory = None
