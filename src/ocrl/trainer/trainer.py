@@ -110,6 +110,13 @@ class OfflineRLTrainer(Trainer):
         # state.num_input_tokens_seen also counts the tokens before the checkpoint).
         self.session_tokens = 0
 
+    def create_accelerator_and_postprocess(self) -> None:
+        super().create_accelerator_and_postprocess()
+        from ocrl.trainer.cpu_fsdp import enable_cpu_fsdp
+
+        if enable_cpu_fsdp(self.accelerator, self.args):
+            self.is_fsdp_enabled = True  # Trainer read the flag before the plugin was put back
+
     def _remove_unused_columns(self, dataset, description=None):
         # Every column of a prepared group feeds the collator, none the model directly, so
         # Trainer's signature-based pruning (remove_unused_columns) would drop them all.
