@@ -498,3 +498,17 @@ def test_full_fine_tuning_of_a_bf16_model_keeps_fp32_master_weights(tmp_path, to
     trainer.train()
     moved = trainer.model.model.layers[0].mlp.up_proj.weight[0, 0].item() - start
     assert 1e-6 < abs(moved) < 3e-5
+
+
+def test_reference_shards_are_whole_batches_dealt_round_robin():
+    from ocrl.trainer.ref_logprobs import merge_shards, shard_of
+
+    assert shard_of(10, 3, 0, 2) == [0, 1, 2, 6, 7, 8]
+    assert shard_of(10, 3, 1, 2) == [3, 4, 5, 9]
+    assert [shard_of(5, 2, rank, 3) for rank in range(3)] == [[0, 1], [2, 3], [4]]
+    assert shard_of(2, 4, 1, 2) == []  # fewer groups than processes x batch: nothing to do
+    shards = [(shard_of(5, 2, rank, 2), [[[float(i)]] for i in shard_of(5, 2, rank, 2)])
+              for rank in (1, 0)]
+    assert merge_shards(5, shards) == [[[0.0]], [[1.0]], [[2.0]], [[3.0]], [[4.0]]]
+    with pytest.raises(RuntimeError, match=r"groups \[2, 3\]"):
+        merge_shards(5, shards[1:])

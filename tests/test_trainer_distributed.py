@@ -50,7 +50,7 @@ def test_two_processes_over_gloo_end_with_identical_weights(tmp_path):
     for name, value in ranks[0]["state"].items():
         assert torch.equal(value, ranks[1]["state"][name]), name
     assert any(not torch.equal(ranks[0]["state"][n], start[n]) for n in start)
-    assert len(list((out / "ref").iterdir())) == 1  # the reference was computed once, by rank 0
+    assert len(list((out / "ref").iterdir())) == 1  # one reference cache, written by rank 0
 
 
 def test_one_and_two_processes_make_the_same_update_for_every_aggregation(tmp_path):
@@ -109,3 +109,23 @@ def test_fsdp_config_shards_over_gloo_and_matches_one_process(tmp_path):
     assert moved > 0.1
     # fp32 sums reduced in another order (reduce-scatter vs one process): 1.5e-7 measured
     assert difference / moved < 1e-5, float(difference / moved)
+
+
+def test_reference_pass_is_shared_between_processes(tmp_path):
+    """Two processes each compute part of the reference log-probs (whole batches of the
+    one-process pass) and end with all of them, equal bit for bit to one process's; a second
+    call finds the cache and computes nothing."""
+    model_dir = save_tiny_model(tmp_path / "tiny", seed=4)
+    out = tmp_path / "out"
+    _launch("tiny_ref_worker.py", 1, out, model_dir, "one")
+    _launch("tiny_ref_worker.py", 2, out, model_dir, "two")
+    one = torch.load(out / "one_rank0.pt", weights_only=False)
+    two = [torch.load(out / f"two_rank{i}.pt", weights_only=False) for i in (0, 1)]
+
+    assert one["computed"] == [[10], []]
+    # 10 groups in batches of 3: batches 0 and 2 on rank 0, batches 1 and 3 on rank 1
+    assert [rank["computed"] for rank in two] == [[[6], []], [[4], []]]
+    assert two[0]["ref_logps"] == two[1]["ref_logps"] == one["ref_logps"]
+    assert len(one["ref_logps"]) == 10 and all(one["ref_logps"])
+    assert two[0]["cache"] == two[1]["cache"]
+    assert Path(two[0]["cache"]).name == Path(one["cache"]).name  # same key, separate dirs

@@ -70,31 +70,60 @@ def visited_groups(args: OfflineRLConfig, dataset):
     return dataset.shuffle(seed=args.seed).select(range(needed)).flatten_indices()
 
 
+def only_main_holds_weights() -> bool:
+    """Under FSDP with memory-efficient loading (fsdp_cpu_ram_efficient_loading), transformers
+    loads real weights on the main process only; the others hold placeholders until FSDP
+    broadcasts them at preparation, after the reference pass."""
+    import os
+
+    return all(os.environ.get(name, "false").lower() == "true"
+               for name in ("ACCELERATE_USE_FSDP", "FSDP_CPU_RAM_EFFICIENT_LOADING"))
+
+
 def reference_for(args: OfflineRLConfig, model, dataset, tokenizer):
     """Attach reference log-probs; the model is still the untouched starting point.
 
-    Only the main process computes (or finds) them; the others read the cache it names. Under
-    FSDP with memory-efficient loading only the main process holds real weights at this
-    point, so the others must not hash or run theirs."""
+    The main process hashes the model and looks for a cached pass. Without one, every process
+    computes its share of the groups (`shard_of`) and all shares are gathered on every
+    process; the main process writes the cache. Where only the main process holds real
+    weights (see `only_main_holds_weights`) it computes them all and the others read its
+    cache."""
     from transformers.integrations import is_deepspeed_zero3_enabled
 
-    from ocrl.trainer.ref_logprobs import attach_reference_logps, load_cached_logps, precision_of
+    from ocrl.trainer import ref_logprobs as ref
 
     if is_deepspeed_zero3_enabled():
         raise InputError("ref_clip / kl_beta need reference log-probs, which ocrl computes "
                          "before training with whole weights; under DeepSpeed ZeRO-3 no process "
                          "holds them. Use ZeRO-2 or FSDP, or ZeRO-3 with loss pg and kl_beta 0.",
                          field="loss")
-    path = None
-    if args.process_index == 0:
-        dataset_with, path = attach_reference_logps(
-            model, dataset, pad_token_id=tokenizer.pad_token_id, cache_dir=args.ref_cache_dir,
-            share_prompt=args.share_prompt, batch_size=args.ref_batch_size, device=args.device,
-            precision=precision_of(args))
-    if args.world_size > 1:
-        from accelerate.utils import broadcast_object_list
+    settings = {"share_prompt": args.share_prompt, "precision": ref.precision_of(args)}
+    compute = {**settings, "pad_token_id": tokenizer.pad_token_id,
+               "batch_size": args.ref_batch_size, "device": args.device}
+    if args.world_size <= 1:
+        return ref.attach_reference_logps(model, dataset, cache_dir=args.ref_cache_dir, **compute)
+    from accelerate.utils import broadcast_object_list, gather_object
 
+    if only_main_holds_weights():
+        path = None
+        if args.process_index == 0:
+            dataset_with, path = ref.attach_reference_logps(
+                model, dataset, cache_dir=args.ref_cache_dir, **compute)
         path = broadcast_object_list([path])[0]
         if args.process_index != 0:
-            dataset_with = load_cached_logps(path, dataset)
-    return dataset_with, path
+            dataset_with = ref.load_cached_logps(path, dataset)
+        return dataset_with, path
+    found = None
+    if args.process_index == 0:
+        path = ref.reference_cache_path(model, dataset, cache_dir=args.ref_cache_dir, **settings)
+        found = ref.read_cache(path, dataset) is not None
+    path, found = broadcast_object_list([path if args.process_index == 0 else None, found])
+    if found:
+        return ref.load_cached_logps(path, dataset), path
+    mine = ref.shard_of(len(dataset), args.ref_batch_size, args.process_index, args.world_size)
+    values = ref.compute_reference_logps(model, dataset.select(mine), **compute,
+                                         progress=args.process_index == 0)
+    values = ref.merge_shards(len(dataset), gather_object([(mine, values)]))
+    if args.process_index == 0:
+        ref.write_cache(path, values)
+    return dataset.add_column("ref_logps", values), path

@@ -4,7 +4,9 @@ The reference is the model before training. Its per-token log-probs of every log
 completion are all the `ref_clip` loss and the KL penalty need, so they are computed in one
 pass before training and stored; training then never holds a second model in memory. The
 cache key hashes the token ids of the prepared groups and the model's weights, so a changed
-dataset, prompt format, truncation or model can never reuse stale numbers.
+dataset, prompt format, truncation or model can never reuse stale numbers. With several
+processes the pass is split between them (`shard_of`, `merge_shards`; driven by
+`ocrl.trainer.data.reference_for`).
 """
 
 from __future__ import annotations
@@ -129,33 +131,35 @@ def compute_reference_logps(model, dataset, *, pad_token_id: int, share_prompt: 
     return out
 
 
-def attach_reference_logps(model, dataset, *, pad_token_id: int, cache_dir: str | Path | None,
-                           share_prompt: bool = True, batch_size: int = 4, device=None,
-                           precision: str = "fp32"):
-    """``dataset`` with a ``ref_logps`` column, from the cache or computed (then cached).
-
-    In a multi-process run only the main process should call this; the others then read the
-    returned path with `load_cached_logps`."""
-    from datasets import Dataset
-
-    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+def reference_cache_path(model, dataset, *, cache_dir: str | Path | None,
+                         share_prompt: bool = True, precision: str = "fp32") -> Path:
+    """Where the reference log-probs of ``dataset`` under ``model`` are (or will be) cached."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    key = cache_key(dataset, model, precision=precision, share_prompt=share_prompt)
-    path = cache_dir / key
-    if (path / "dataset_info.json").is_file():
-        try:
-            with_ref = load_cached_logps(path, dataset)
-            logger.info("reference log-probs: reusing %s", path)
-            return with_ref, path
-        except ValueError as exc:
-            logger.warning("%s; recomputing", exc)
-            shutil.rmtree(path, ignore_errors=True)
-    values = compute_reference_logps(model, dataset, pad_token_id=pad_token_id,
-                                     share_prompt=share_prompt, batch_size=batch_size,
-                                     device=device, precision=precision)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_dir / f".{key}.{os.getpid()}.tmp"
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    return cache_dir / cache_key(dataset, model, precision=precision, share_prompt=share_prompt)
+
+
+def read_cache(path: Path, dataset):
+    """``dataset`` with the cached ``ref_logps``, or None when there is no usable cache (a
+    cache for another number of groups is removed)."""
+    if not (path / "dataset_info.json").is_file():
+        return None
+    try:
+        with_ref = load_cached_logps(path, dataset)
+    except ValueError as exc:
+        logger.warning("%s; recomputing", exc)
+        shutil.rmtree(path, ignore_errors=True)
+        return None
+    logger.info("reference log-probs: reusing %s", path)
+    return with_ref
+
+
+def write_cache(path: Path, values) -> None:
+    from datasets import Dataset
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     Dataset.from_dict({"ref_logps": values}).save_to_disk(str(tmp))
     try:
@@ -163,4 +167,40 @@ def attach_reference_logps(model, dataset, *, pad_token_id: int, cache_dir: str 
     except OSError:  # someone else published it first
         shutil.rmtree(tmp, ignore_errors=True)
     logger.info("reference log-probs: cached in %s", path)
+
+
+def attach_reference_logps(model, dataset, *, pad_token_id: int, cache_dir: str | Path | None,
+                           share_prompt: bool = True, batch_size: int = 4, device=None,
+                           precision: str = "fp32"):
+    """``dataset`` with a ``ref_logps`` column, from the cache or computed (then cached), by
+    this process alone (see `shard_of` for the pass split across processes)."""
+    path = reference_cache_path(model, dataset, cache_dir=cache_dir, share_prompt=share_prompt,
+                                precision=precision)
+    with_ref = read_cache(path, dataset)
+    if with_ref is not None:
+        return with_ref, path
+    values = compute_reference_logps(model, dataset, pad_token_id=pad_token_id,
+                                     share_prompt=share_prompt, batch_size=batch_size,
+                                     device=device, precision=precision)
+    write_cache(path, values)
     return dataset.add_column("ref_logps", values), path
+
+
+def shard_of(n_groups: int, batch_size: int, rank: int, world: int) -> list[int]:
+    """The groups process ``rank`` of ``world`` computes: whole batches of the one-process
+    pass, dealt round-robin, so that every batch (and its padding) is the one a single
+    process would run and the numbers are the same bit for bit."""
+    return [i for start in range(rank * batch_size, n_groups, world * batch_size)
+            for i in range(start, min(start + batch_size, n_groups))]
+
+
+def merge_shards(n_groups: int, shards) -> list:
+    """The per-group values in dataset order, from (indices, values) pairs of every process."""
+    merged: list = [None] * n_groups
+    for indices, values in shards:
+        for index, value in zip(indices, values):
+            merged[index] = value
+    missing = [i for i, value in enumerate(merged) if value is None]
+    if missing:
+        raise RuntimeError(f"reference log-probs: no process computed groups {missing[:10]}")
+    return merged
