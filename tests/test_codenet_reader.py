@@ -107,3 +107,26 @@ def test_fixture_generation_is_deterministic_and_parallel_safe(tmp_path):
     for path in (tmp_path / "a" / "metadata").iterdir():
         assert path.read_bytes() == (tmp_path / "b" / "metadata" / path.name).read_bytes()
     assert Path(one.root).name == "a"
+
+
+def test_python2_stated_by_the_metadata_is_dropped_before_reading_or_compiling(tmp_path,
+                                                                              monkeypatch):
+    import ocrl.codenet.reader as reader
+    from ocrl.codenet.fixture import Row, write_submissions
+
+    report = write_codenet_tree(tmp_path / "t", FixtureSpec(problems=2, submissions=20, seed=0,
+                                                            dirt=False))
+    write_submissions(report.root, "p00000", [
+        Row('print "stated"\n', "Accepted", "Python (2.7.6)", write_source=False),
+        Row('print "pypy2"\n', "Accepted", "PyPy2 (5.6.0)"),
+        Row('print "silent"\n', "Accepted", "Python"),   # only the code can tell
+        Row("print(3)\n", "Accepted", "PyPy3 (2.4.0)")])
+    compiled = []
+    real = reader.compiles
+    monkeypatch.setattr(reader, "compiles", lambda code: compiled.append(code) or real(code))
+    counts = Counter()
+    kept = list(read_submissions(report.root, report.root / "metadata" / "p00000.csv", counts))
+    assert [(s.completion, s.interpreter) for s in kept] == [("print(3)\n", "pypy")]
+    # The stated rows were not even read: a missing source is not "missing_source".
+    assert counts["dropped/python2"] == 3 and counts["dropped/missing_source"] == 0
+    assert compiled == ['print "silent"\n', "print(3)\n"]

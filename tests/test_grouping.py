@@ -7,19 +7,8 @@ from collections import Counter
 
 import pytest
 
-from ocrl.grouping import (dedup_key, difficulty_buckets, first_unique, form_groups,
-                           group_sizes, is_zero_variance, normalize_code, quantile_buckets,
-                           select_groups, split_of)
-
-
-def test_near_duplicates_collapse_but_string_contents_count():
-    a = "def f(x):\n    # add one\n    return x + 1\n"
-    b = "def f(x):  # tidy\n\n    return x+1   \n"
-    assert normalize_code(a) == normalize_code(b) == "deff(x):returnx+1"
-    assert dedup_key(a) == dedup_key(b)
-    assert dedup_key('print("a b")') != dedup_key('print("ab")')
-    assert dedup_key('print("# not a comment")') != dedup_key("print()")
-    assert first_unique([a, "print(1)", b, "print( 1 )", "print(2)"]) == [0, 1, 4]
+from ocrl.grouping import (difficulty_buckets, form_groups, group_sizes, is_zero_variance,
+                           quantile_buckets, select_groups, split_of)
 
 
 def test_group_sizes():

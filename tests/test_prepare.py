@@ -59,7 +59,10 @@ def test_codenet_counts_match_what_the_fixture_planted(tree, prepared):
     assert counts["fixed"] == {k.split("/", 1)[1]: v for k, v in tree.counts.items()
                                if k.startswith("fixed/")}
     assert counts["rows_read"] == 2400
-    assert counts["samples"] == _expected_kept(tree)
+    assert counts["samples_deduplicated"] == _expected_kept(tree)
+    # samples.parquet holds the grouped samples only; the rest are counted, not written.
+    assert counts["samples"] == 4 * counts["groups"]
+    assert counts["samples"] + counts["samples_ungrouped"] == counts["samples_deduplicated"]
     # The zero-byte metadata file is a problem with neither a statement nor a list entry.
     assert counts["problems_detail"] == {"listed_without_metadata": 1, "no_statement": 2,
                                          "not_in_problem_list": 2}
@@ -72,6 +75,7 @@ def test_samples_and_groups_are_consistent(prepared):
     samples = pq.read_table(out / "samples.parquet").to_pylist()
     groups = pq.read_table(out / "groups.parquet").to_pylist()
     assert [s["sample_id"] for s in samples] == list(range(len(samples)))
+    assert "prompt" not in samples[0] and all(s["group_id"] for s in samples)
     config = manifest["config"]["reward"]
     for s in samples:
         assert s["reward"] == pytest.approx(
@@ -79,7 +83,7 @@ def test_samples_and_groups_are_consistent(prepared):
             + config["syntactic_weight"] * s["syntactic"] + config["runtime_weight"] * s["runtime"])
         assert s["functional"] == (1.0 if s["status"] == "Accepted" else 0.0)
         assert s["runtime"] == 0.0 or s["status"] == "Accepted"
-        assert s["style"] == "stdio" and s["prompt"]
+        assert s["interpreter"] in ("cpython", "pypy")
     used = Counter()
     per_problem = Counter()
     for g in groups:
@@ -90,6 +94,7 @@ def test_samples_and_groups_are_consistent(prepared):
         assert [m["reward"] for m in members] == g["rewards"]
         assert all(m["group_id"] == g["group_id"] for m in members)
         assert not is_zero_variance(g["rewards"])
+        assert not is_zero_variance([m["functional"] for m in members])
         used.update(g["sample_ids"])
         per_problem[g["problem_id"]] += 1
     assert max(used.values()) == 1
@@ -221,7 +226,7 @@ def test_labelled_samples_become_groups(labelled, tmp_path):
     result = runner.invoke(app, ["prepare", "--source", "labelled", "--path", str(labels),
                                  "--problems", str(problems), "--out", str(out),
                                  "--workers", "1", "--split-fractions", "1,0,0",
-                                 "--no-progress"])
+                                 "--no-progress", "--keep-ungrouped"])
     assert result.exit_code == 0, result.output
     assert "samples kept" in result.output and "reward histogram" in result.output
     manifest = load_manifest(out)
@@ -229,7 +234,10 @@ def test_labelled_samples_become_groups(labelled, tmp_path):
     assert counts["rows_read"] == 19
     assert counts["dropped"] == {"near_duplicate": 1, "unknown_problem": 1}
     samples = {(s["problem_id"], s["origin_id"]): s
-               for s in pq.read_table(out / "samples.parquet").to_pylist()}
+               for name in ("samples.parquet", "ungrouped.parquet")
+               for s in pq.read_table(out / name).to_pylist()}
+    assert len(samples) == counts["samples_deduplicated"] == 17
+    assert pq.read_table(out / "ungrouped.parquet").num_rows == counts["samples_ungrouped"] == 1
     # Assert-style syntax is judged on prompt + completion: a bare body parses there.
     assert samples[("T/0", "0")]["syntactic"] == 1.0
     assert samples[("T/0", "3")]["syntactic"] == 0.0
@@ -347,9 +355,10 @@ def test_real_humaneval_samples_labelled_in_the_sandbox_then_prepared(tmp_path):
                                      workers=1, progress=False, split_fractions=[1, 0, 0]))
     counts = manifest["counts"]
     assert counts["rows_read"] == 36
-    assert counts["samples"] + counts["dropped"].get("near_duplicate", 0) == 36
+    assert counts["samples_deduplicated"] + counts["dropped"].get("near_duplicate", 0) == 36
     statuses = counts["statuses"]
-    assert statuses.get("Accepted", 0) > 0 and sum(statuses.values()) == counts["samples"]
+    assert statuses.get("Accepted", 0) > 0
+    assert sum(statuses.values()) == counts["samples_deduplicated"]
     groups = load_groups(tmp_path / "he", split="train")
     assert all(len(g["completions"]) == 4 and len(set(g["rewards"])) > 1 for g in groups)
 

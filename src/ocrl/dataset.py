@@ -39,28 +39,31 @@ def load_manifest(data_dir: str | Path) -> dict:
 
 
 def load_groups(data_dir: str | Path, split: str = "train"):
-    """One row per group: group_id, problem_id, prompt, style, completions, rewards, statuses."""
+    """One row per group: group_id, problem_id, prompt, style, completions, rewards, statuses.
+
+    Only the split's rows are read: samples.parquet keeps each split in row groups of its own,
+    which the split filter skips by their statistics."""
     import datasets
 
     data_dir = _check(data_dir, split)
     groups = _read(data_dir / "groups.parquet", ["group_id", "problem_id", "sample_ids",
                                                  "rewards"], split)
-    samples = _read(data_dir / "samples.parquet", ["sample_id", "completion", "status"])
-    problems = _read(data_dir / "problems.parquet", ["problem_id", "prompt", "style"])
+    samples = _read(data_dir / "samples.parquet", ["sample_id", "completion", "status"], split)
+    problems = _read(data_dir / "problems.parquet", ["problem_id", "prompt", "style"], split)
     sample_ids = groups.column("sample_ids").combine_chunks()
     flat = sample_ids.flatten()
-    # sample_id is the row number of samples.parquet; check rather than trust it.
-    if samples.num_rows and not pc.all(pc.equal(
-            samples.column("sample_id"), pa.array(range(samples.num_rows), pa.int64()))).as_py():
-        raise InputError("sample_id is not the row number; the file was edited",
-                         path=str(data_dir / "samples.parquet"), field="sample_id")
-    completions = samples.column("completion").combine_chunks().take(flat)
-    statuses = samples.column("status").combine_chunks().take(flat)
+    rows_of = pc.index_in(flat, value_set=samples.column("sample_id").combine_chunks())
+    if rows_of.null_count:
+        missing = flat.filter(pc.is_null(rows_of))[0].as_py()
+        raise InputError(f"a group names sample_id {missing}, which is not in its split; the "
+                         "files were edited or mixed", path=str(data_dir / "samples.parquet"),
+                         field="sample_id")
+    completions = samples.column("completion").combine_chunks().take(rows_of)
+    statuses = samples.column("status").combine_chunks().take(rows_of)
     offsets = sample_ids.offsets
     if sample_ids.offset:  # a sliced array: rebase offsets so they index the taken values
         offsets = pc.subtract(offsets, offsets[0])
-    index = {pid: i for i, pid in enumerate(problems.column("problem_id").to_pylist())}
-    rows = pa.array([index[p] for p in groups.column("problem_id").to_pylist()], pa.int64())
+    rows = _problem_rows(problems, groups.column("problem_id"), data_dir)
     table = pa.table({
         "group_id": groups.column("group_id"),
         "problem_id": groups.column("problem_id"),
@@ -73,13 +76,28 @@ def load_groups(data_dir: str | Path, split: str = "train"):
     return datasets.Dataset(table)
 
 
+def _problem_rows(problems: pa.Table, problem_ids, data_dir: Path) -> pa.Array:
+    """Row of each problem id in ``problems`` (the prompt lives there, once per problem)."""
+    rows = pc.index_in(problem_ids, value_set=problems.column("problem_id").combine_chunks())
+    if rows.null_count:
+        missing = pc.filter(problem_ids, pc.is_null(rows))[0].as_py()
+        raise InputError(f"problem {missing!r} is not in problems.parquet (in this split)",
+                         path=str(data_dir / "problems.parquet"), field="problem_id")
+    return rows
+
+
 def load_samples(data_dir: str | Path, split: str = "train"):
-    """One row per sample: sample_id, problem_id, prompt, style, completion, status, reward."""
+    """One row per sample in a group: sample_id, problem_id, prompt, style, completion,
+    status, interpreter, reward."""
     import datasets
 
     data_dir = _check(data_dir, split)
-    table = _read(data_dir / "samples.parquet", ["sample_id", "problem_id", "prompt", "style",
-                                                 "completion", "status", "reward"], split)
+    table = _read(data_dir / "samples.parquet", ["sample_id", "problem_id", "completion",
+                                                 "status", "interpreter", "reward"], split)
+    problems = _read(data_dir / "problems.parquet", ["problem_id", "prompt", "style"], split)
+    rows = _problem_rows(problems, table.column("problem_id"), data_dir)
+    table = table.add_column(2, "prompt", problems.column("prompt").take(rows))
+    table = table.add_column(3, "style", problems.column("style").take(rows))
     return datasets.Dataset(table)
 
 

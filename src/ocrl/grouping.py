@@ -10,51 +10,11 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 SPLITS = ("train", "validation", "test")
 BUCKETS = ("easy", "medium", "hard")
-
-# String literals (kept verbatim: whitespace inside them is content) and comments.
-_STRING_OR_COMMENT = re.compile(
-    r"((?:[rRbBuUfF]{0,2})(?:'{3}[\s\S]*?'{3}|\"{3}[\s\S]*?\"{3}|'(?:\\.|[^'\\\n])*'"
-    r"|\"(?:\\.|[^\"\\\n])*\"))|#[^\n]*")
-
-
-def normalize_code(code: str) -> str:
-    """The code with comments and all whitespace outside string literals removed."""
-    if "#" not in code and "'" not in code and '"' not in code:
-        return "".join(code.split())
-    # re.split alternates: code, string-or-None (None for a comment), code, ...
-    pieces = _STRING_OR_COMMENT.split(code)
-    out = []
-    for index, piece in enumerate(pieces):
-        if index % 2:
-            if piece:
-                out.append(piece)
-        elif piece:
-            out.append("".join(piece.split()))
-    return "".join(out)
-
-
-def dedup_key(code: str) -> bytes:
-    return hashlib.blake2b(normalize_code(code).encode("utf-8", "surrogatepass"),
-                           digest_size=16).digest()
-
-
-def first_unique(codes: Sequence[str]) -> list[int]:
-    """Indices of the first occurrence of each near-duplicate class, in order."""
-    seen: set[bytes] = set()
-    keep = []
-    for index, code in enumerate(codes):
-        key = dedup_key(code)
-        if key not in seen:
-            seen.add(key)
-            keep.append(index)
-    return keep
-
 
 # The one tolerance below which rewards count as equal and advantages as zero, used by
 # grouping (here), the advantage estimators and the trainer's group preparation. Rewards are

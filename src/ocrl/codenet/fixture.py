@@ -317,3 +317,37 @@ def write_codenet_tree(root: str | Path, spec: FixtureSpec | None = None) -> Fix
         # A zero-byte metadata file, as a truncated download leaves behind.
         (root / "metadata" / f"p{spec.problems + 1:05d}.csv").write_bytes(b"")
     return report
+
+
+@dataclass
+class Row:
+    """One hand-written submission for `write_submissions`."""
+
+    code: str
+    status: str = "Accepted"
+    original_language: str = "Python (3.8.2)"
+    cpu_time: object = 100
+    write_source: bool = True
+
+
+def write_submissions(root: str | Path, problem_id: str, rows: list[Row],
+                      first_id: int = 900000000) -> None:
+    """Replace one problem's metadata CSV and sources with exactly ``rows`` (in that order), for
+    tests that need to know every sample of a problem."""
+    root = Path(root)
+    data_dir = root / "data" / problem_id / "Python"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for old in data_dir.glob("*.py"):
+        old.unlink()
+    metadata = io.StringIO()
+    writer = csv.writer(metadata, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for offset, row in enumerate(rows):
+        submission_id = f"s{first_id + offset:09d}"
+        data = row.code.encode("utf-8")
+        writer.writerow([submission_id, problem_id, "u000000001", 1400000000 + offset, "Python",
+                         row.original_language, "py", row.status, row.cpu_time, 9000, len(data),
+                         ""])
+        if row.write_source:
+            (data_dir / f"{submission_id}.py").write_bytes(data)
+    (root / "metadata" / f"{problem_id}.csv").write_text(metadata.getvalue(), encoding="utf-8")

@@ -22,6 +22,14 @@ _PY2_NAMES = re.compile(r"\b(?:raw_input|xrange|unichr|basestring|iteritems|iter
 
 PY2 = 2
 PY3 = 3
+CPYTHON = "cpython"
+PYPY = "pypy"
+
+
+def interpreter(original_language: str | None) -> str:
+    """"pypy" for PyPy submissions ("PyPy3 (2.4.0)"), else "cpython": the two run the same code
+    at very different speeds, so times and time-limit verdicts only compare within one."""
+    return PYPY if original_language and "pypy" in original_language.lower() else CPYTHON
 
 
 def version_from_language(original_language: str | None) -> int | None:

@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ocrl.codenet.python3 import PY2, compiles, python_version
+from ocrl.codenet.python3 import (PY2, compiles, interpreter, python_version,
+                                  version_from_language)
 from ocrl.sandbox.verdict import STATUSES
 
 COLUMNS = ("submission_id", "problem_id", "user_id", "date", "language", "original_language",
@@ -49,6 +50,7 @@ class Submission:
     origin_id: str = ""
     source: str = ""
     syntax_ok: bool | None = None  # known when the reader already parsed the code
+    interpreter: str | None = None  # "cpython", "pypy", or None where the source does not say
 
 
 def metadata_files(root: Path) -> list[Path]:
@@ -182,6 +184,10 @@ def read_submissions(root: Path, metadata_csv: Path, counts: Counter,
             if status not in _KNOWN_STATUSES:
                 counts["dropped/unknown_status"] += 1
                 continue
+            if version_from_language(row[i_orig]) == PY2:
+                # Stated by the metadata: the source is neither read nor compiled.
+                counts["dropped/python2"] += 1
+                continue
             ext = row[i_ext].strip() or "py"
             wanted.append((row, os.path.join(data_dir, language or "Python",
                                              f"{submission_id}.{ext}")))
@@ -207,6 +213,8 @@ def read_submissions(root: Path, metadata_csv: Path, counts: Counter,
             counts["dropped/empty_source"] += 1
             continue
         syntax_ok = compiles(code)
+        # Only language strings that do not say which Python reach here (pass 1 dropped the
+        # stated Python 2 rows): the code decides.
         if python_version(original_language, code, syntax_ok) == PY2:
             counts["dropped/python2"] += 1
             continue
@@ -233,4 +241,4 @@ def read_submissions(root: Path, metadata_csv: Path, counts: Counter,
                          cpu_time_ms=cpu, memory_kb=memory, tests_passed=passed,
                          tests_total=total, origin_id=submission_id,
                          source=f"{source_name}:{original_language or language}",
-                         syntax_ok=syntax_ok)
+                         syntax_ok=syntax_ok, interpreter=interpreter(original_language))

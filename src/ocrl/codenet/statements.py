@@ -241,7 +241,8 @@ def parse_statement(html: str, problem_id: str = "") -> Statement:
                      language=language, time_limit_ms=time_ms, memory_limit_kb=memory_kb)
 
 
-def _decode(data: bytes) -> str:
+def decode_statement(data: bytes) -> str:
+    """Statement HTML as text: UTF-8, else Shift-JIS (cp932, older AIZU pages)."""
     for encoding in ("utf-8", "cp932"):
         try:
             return data.decode(encoding)
@@ -292,11 +293,11 @@ def read_statement(directory: Path, problem_id: str) -> Statement | None:
     file = directory / f"{problem_id}.html"
     if not file.is_file():
         return None
-    return parse_statement(_decode(file.read_bytes()), problem_id)
+    return parse_statement(decode_statement(file.read_bytes()), problem_id)
 
 
 def parse_statement_bytes(problem_id: str, data: bytes) -> Statement:
-    return parse_statement(_decode(data), problem_id)
+    return parse_statement(decode_statement(data), problem_id)
 
 
 def read_problem_list(path: str | Path) -> dict[str, dict]:

@@ -39,7 +39,16 @@ HELP = {
     "max_groups_per_problem": "Cap on groups per problem (0: none).",
     "prefer_mixed": "Deal samples so groups mix good and bad ones, and keep mixed groups first.",
     "drop_zero_variance": "Drop groups whose rewards are all equal (they are counted).",
-    "dedup": "Collapse completions equal after stripping comments and whitespace.",
+    "mixed_on": "What must differ in a group for it to be mixed: functional (the functional "
+                "part) or reward (the total, runtime included).",
+    "dedup": "Collapse programs with equal tokens (comments and layout aside, indentation "
+             "kept).",
+    "interpreter_dedup": "prefer_cpython (one copy per program, CPython's verdict first) or "
+                         "per_interpreter (one per program and interpreter).",
+    "twins": "Twin problems share a split: auto (CodeNet's derived/duplicates list, else "
+             "statement similarity), derived, statements or none.",
+    "twin_similarity": "Jaccard similarity of statement word 3-shingles that makes twins.",
+    "keep_ungrouped": "Also write the deduplicated samples in no group (ungrouped.parquet).",
     "require_statement": "codenet: drop problems without a statement (else the name is the "
                          "prompt).",
     "seed": "Seed of group sampling.",
@@ -154,12 +163,14 @@ def build_config(config_file: Path | None, flags: dict[str, Any]) -> PrepareConf
 def print_summary(manifest: dict, out: str) -> None:
     counts = manifest["counts"]
     rows = [("rows read", str(counts["rows_read"])),
-            ("samples kept", str(counts["samples"])),
+            ("samples after dedup", str(counts["samples_deduplicated"])),
+            ("samples kept (in groups)", str(counts["samples"])),
             ("groups kept", str(counts["groups"])),
             ("problems", str(counts["problems"]))]
     rows += [(f"dropped: {reason}", str(n)) for reason, n in counts["dropped"].items()
              if "/" not in reason]
     rows += [(f"kept, fixed: {reason}", str(n)) for reason, n in counts["fixed"].items()]
+    rows += [(f"dedup: {what}", str(n)) for what, n in counts["dedup"].items()]
     rows += [(f"problems: {reason}", str(n)) for reason, n in counts["problems_detail"].items()]
     rows += [(f"groups {step}", str(n)) for step, n in counts["group_building"].items()
              if step != "kept"]

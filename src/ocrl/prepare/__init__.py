@@ -9,11 +9,14 @@ scored and grouped on its own (`problem.py`). Finished shards are written atomic
 fingerprint of the config (`config.py`): a killed run resumes with the shards still to do. The
 shards are then merged (`merge.py`) into
 
-    samples.parquet   one row per sample: ids, prompt, completion, verdict, reward parts, reward
+    samples.parquet   one row per sample in a kept group: ids, completion, verdict, interpreter,
+                      reward parts, reward (the prompt is the problem's, in problems.parquet)
     groups.parquet    group_id, problem_id, split, sample_ids, rewards
-    problems.parquet  problem_id, prompt, style, split, difficulty, pass_rate, rating, tests, ...
+    problems.parquet  problem_id, cluster_id, prompt, style, split, difficulty, pass_rate, ...
+    ungrouped.parquet the other deduplicated samples, only with keep_ungrouped
     manifest.json     sources, config, counts of everything kept and dropped and why, histogram
 
+Deduplication is `dedup.py`, twin problems (one split per cluster) `twins.py`.
 README.md ("prepare") lists every column and manifest field.
 """
 
@@ -64,7 +67,8 @@ def prepare(config: PrepareConfig) -> dict:
     plan = plan_codenet if config.source == "codenet" else plan_table
     tasks, source, counts = plan(config, work)
     extra_problems = source.pop("problems_without_samples", {})
-    merged = merge_shards(run_shards(tasks, config, work, stamp), work, out)
+    merged = merge_shards(run_shards(tasks, config, work, stamp), work, out,
+                          config.keep_ungrouped)
     merged.counts.update(counts)
     write_dataset(merged, extra_problems, config, out)
     manifest = build_manifest(merged, source, config, len(tasks), time.monotonic() - started)

@@ -12,11 +12,15 @@ from typing import Any
 from ocrl import __version__
 from ocrl.config_files import reject_unknown_keys
 from ocrl.errors import InputError
+from ocrl.prepare.dedup import INTERPRETER_RULES as INTERPRETER_DEDUP
+from ocrl.prepare.twins import METHODS as TWIN_METHODS
 from ocrl.rewards import RewardConfig
 
 SOURCES = ("codenet", "labelled", "table")
 TABLE_FIELDS = ("problem_id", "completion", "status", "passed", "prompt", "style", "cpu_time_ms",
-                "memory_kb", "tests_passed", "tests_total", "origin_id", "source")
+                "memory_kb", "tests_passed", "tests_total", "origin_id", "source", "interpreter")
+MIXED_ON = ("functional", "reward")
+
 # Options that change how the work is done, not what it produces.
 _NOT_FINGERPRINTED = {"workers", "out", "resume", "keep_work", "progress"}
 
@@ -42,7 +46,20 @@ class PrepareConfig:
     max_groups_per_problem: int = 16
     prefer_mixed: bool = True
     drop_zero_variance: bool = True
+    # What must differ inside a group for it to count as mixed (and what the deal stratifies
+    # on): "functional" (the functional part; all-Accepted groups differing only in runtime
+    # are zero-variance) or "reward" (the total).
+    mixed_on: str = "functional"
     dedup: bool = True
+    # One copy per program ("prefer_cpython": the CPython verdict wins over PyPy's) or one per
+    # program and interpreter ("per_interpreter").
+    interpreter_dedup: str = "prefer_cpython"
+    # Twin problems share a split: "auto" (CodeNet's derived/duplicates list, else statement
+    # similarity), "derived", "statements" or "none".
+    twins: str = "auto"
+    twin_similarity: float = 0.9
+    # Also write the deduplicated samples that are in no kept group (ungrouped.parquet).
+    keep_ungrouped: bool = False
     require_statement: bool = True
     seed: int = 0
     split_seed: int = 0
@@ -74,6 +91,13 @@ class PrepareConfig:
                 or sum(self.split_fractions) <= 0:
             raise InputError("three non-negative fractions (train, validation, test)",
                              field="split_fractions")
+        for name, allowed in (("mixed_on", MIXED_ON), ("interpreter_dedup", INTERPRETER_DEDUP),
+                              ("twins", TWIN_METHODS)):
+            if getattr(self, name) not in allowed:
+                raise InputError(f"must be one of {', '.join(allowed)}, got "
+                                 f"{getattr(self, name)!r}", field=name)
+        if not 0 < self.twin_similarity <= 1:
+            raise InputError("a Jaccard similarity in (0, 1]", field="twin_similarity")
         if self.difficulty_from not in ("pass_rate", "rating"):
             raise InputError("must be 'pass_rate' or 'rating'", field="difficulty_from")
         if len(self.difficulty_quantiles) != 2 or not \

@@ -40,37 +40,57 @@ class Merged:
     groups: int = 0
     reward_sum: float = 0.0
     resumed: int = 0
+    split_samples: Counter = field(default_factory=Counter)
 
 
-def merge_shards(summaries: Iterable[dict], work: Path, out: Path) -> Merged:
+def merge_shards(summaries: Iterable[dict], work: Path, out: Path,
+                 keep_ungrouped: bool = False) -> Merged:
     """Append each shard's samples and groups as it arrives, in shard order: sample ids are
-    row numbers of samples.parquet. Writes ``*.parquet.tmp``; `write_dataset` moves them."""
+    row numbers of samples.parquet, and each shard's split is its own row group (a reader of
+    one split skips the others' by their statistics). Writes ``*.parquet.tmp``;
+    `write_dataset` moves them."""
+    import contextlib
+
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     merged = Merged()
-    with pq.ParquetWriter(out / "samples.parquet.tmp", schemas().samples,
-                          compression="zstd") as sample_writer, \
-            pq.ParquetWriter(out / "groups.parquet.tmp", schemas().groups,
-                             compression="zstd") as group_writer:
+    with contextlib.ExitStack() as stack:
+        sample_writer = stack.enter_context(pq.ParquetWriter(
+            out / "samples.parquet.tmp", schemas().samples, compression="zstd"))
+        group_writer = stack.enter_context(pq.ParquetWriter(
+            out / "groups.parquet.tmp", schemas().groups, compression="zstd"))
+        ungrouped_writer = stack.enter_context(pq.ParquetWriter(
+            out / "ungrouped.parquet.tmp", schemas().shard_samples,
+            compression="zstd")) if keep_ungrouped else None
         for summary in summaries:
             merged.resumed += bool(summary.get("resumed"))
             merged.groups += summary["groups"]
             merged.counts.update(summary["counts"])
             merged.histogram = [a + b for a, b in zip(merged.histogram, summary["histogram"])]
             merged.problems.extend(summary["problems"])
-            samples_path, groups_path, _ = shard_paths(work, summary["index"])
+            samples_path, groups_path, _, ungrouped_path = shard_paths(work, summary["index"])
             samples = pq.read_table(samples_path, schema=schemas().shard_samples)
             offset = merged.samples
             ids = pa.array(range(offset, offset + samples.num_rows), pa.int64())
-            sample_writer.write_table(samples.add_column(0, "sample_id", ids))
+            samples = samples.add_column(0, "sample_id", ids)
+            start = 0
+            for split in SPLITS:
+                rows = summary["split_rows"][split]
+                if rows:
+                    sample_writer.write_table(samples.slice(start, rows))
+                    merged.split_samples[split] += rows
+                start += rows
             merged.reward_sum += pc.sum(samples.column("reward")).as_py() or 0.0
             groups = pq.read_table(groups_path, schema=schemas().groups)
             if groups.num_rows:
                 groups = groups.set_column(3, "sample_ids",
                                            _shift_list(groups.column("sample_ids"), offset))
                 group_writer.write_table(groups)
+            if ungrouped_writer is not None:
+                ungrouped_writer.write_table(pq.read_table(ungrouped_path,
+                                                           schema=schemas().shard_samples))
             merged.samples += samples.num_rows
             del samples, groups
     return merged
@@ -78,11 +98,13 @@ def merge_shards(summaries: Iterable[dict], work: Path, out: Path) -> Merged:
 
 def _problem_row(info: ProblemInfo, config: PrepareConfig) -> dict:
     """problems.parquet row of a problem without samples (evaluation still needs it)."""
-    return {"problem_id": info.problem_id, "prompt": info.prompt, "style": info.style,
-            "split": split_of(info.problem_id, config.split_seed, config.split_fractions),
+    cluster = info.cluster_id or info.problem_id
+    return {"problem_id": info.problem_id, "cluster_id": cluster, "prompt": info.prompt,
+            "style": info.style,
+            "split": split_of(cluster, config.split_seed, config.split_fractions),
             "difficulty": None, "pass_rate": None, "rating": info.rating,
-            "n_samples": 0, "n_accepted": 0, "n_groups": 0, "tests": info.tests,
-            "entry_point": info.entry_point, "test": info.test,
+            "n_samples": 0, "n_accepted": 0, "n_groups": 0, "n_in_groups": 0,
+            "tests": info.tests, "entry_point": info.entry_point, "test": info.test,
             "canonical_solution": info.canonical_solution, "time_limit_ms": info.time_limit_ms,
             "memory_limit_kb": info.memory_limit_kb, "name": info.name, "dataset": info.dataset}
 
@@ -103,8 +125,11 @@ def write_dataset(merged: Merged, extra_problems: dict[str, ProblemInfo],
     write_parquet_atomic(out / "problems.parquet",
                          pa.Table.from_pylist(problems, schema=schemas().problems),
                          compression="zstd")
-    os.replace(out / "samples.parquet.tmp", out / "samples.parquet")
-    os.replace(out / "groups.parquet.tmp", out / "groups.parquet")
+    names = ["samples", "groups"] + (["ungrouped"] if config.keep_ungrouped else [])
+    for name in names:
+        os.replace(out / f"{name}.parquet.tmp", out / f"{name}.parquet")
+    if not config.keep_ungrouped:
+        (out / "ungrouped.parquet").unlink(missing_ok=True)  # an earlier run's
 
 
 def _section(counts: Counter, prefix: str) -> dict[str, int]:
@@ -118,8 +143,9 @@ def build_manifest(merged: Merged, source: dict, config: PrepareConfig, shards: 
     for problem in problems:
         split = splits[problem["split"]]
         split["problems"] += 1
-        split["samples"] += problem["n_samples"]
         split["groups"] += problem["n_groups"]
+    for name, rows in merged.split_samples.items():
+        splits[name]["samples"] = rows
     low, high = reward_range(config.reward)
     grouped = {k.split("/", 1)[1]: v for k, v in counts.items() if k.startswith("groups/")}
     return {
@@ -136,7 +162,10 @@ def build_manifest(merged: Merged, source: dict, config: PrepareConfig, shards: 
             "fixed": _section(counts, "fixed/"),
             "problems_detail": _section(counts, "problems/"),
             "group_building": grouped,
+            "samples_deduplicated": counts.get("samples/deduplicated", 0),
+            "samples_ungrouped": counts.get("samples/ungrouped", 0),
             "samples_outside_any_group_size": counts.get("samples/outside_any_group_size", 0),
+            "dedup": _section(counts, "dedup/"),
             "statuses": _section(counts, "status/"),
         },
         "splits": splits,

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from ocrl.rewards import RewardConfig
 
 HISTOGRAM_BINS = 20
-SAMPLE_COLUMNS = ("problem_id", "split", "prompt", "style", "completion", "status",
-                  "functional", "syntactic", "runtime", "custom", "reward", "cpu_time_ms",
+# No prompt here: it is a problem's, stored once in problems.parquet (the loaders join it).
+SAMPLE_COLUMNS = ("problem_id", "split", "completion", "status", "interpreter", "functional", "syntactic", "runtime", "custom", "reward", "cpu_time_ms",
                   "memory_kb", "tests_passed", "tests_total", "source", "origin_id", "group_id")
 
 
@@ -30,10 +30,11 @@ def schemas() -> types.SimpleNamespace:
                         ("reward_std", pa.float64())])
     tests = pa.list_(pa.struct([("input", pa.string()), ("output", pa.string())]))
     problems = pa.schema([
-        ("problem_id", pa.string()), ("prompt", pa.string()), ("style", pa.string()),
-        ("split", pa.string()), ("difficulty", pa.string()), ("pass_rate", pa.float64()),
-        ("rating", pa.float64()), ("n_samples", pa.int64()), ("n_accepted", pa.int64()),
-        ("n_groups", pa.int64()), ("tests", tests), ("entry_point", pa.string()),
+        ("problem_id", pa.string()), ("cluster_id", pa.string()), ("prompt", pa.string()),
+        ("style", pa.string()), ("split", pa.string()), ("difficulty", pa.string()),
+        ("pass_rate", pa.float64()), ("rating", pa.float64()), ("n_samples", pa.int64()),
+        ("n_accepted", pa.int64()), ("n_groups", pa.int64()), ("n_in_groups", pa.int64()),
+        ("tests", tests), ("entry_point", pa.string()),
         ("test", pa.string()), ("canonical_solution", pa.string()),
         ("time_limit_ms", pa.int64()), ("memory_limit_kb", pa.int64()), ("name", pa.string()),
         ("dataset", pa.string())])
@@ -41,7 +42,7 @@ def schemas() -> types.SimpleNamespace:
                            ("status", pa.string()), ("cpu_time_ms", pa.float64()),
                            ("memory_kb", pa.float64()), ("tests_passed", pa.int64()),
                            ("tests_total", pa.int64()), ("origin_id", pa.string()),
-                           ("source", pa.string())])
+                           ("source", pa.string()), ("interpreter", pa.string())])
     return types.SimpleNamespace(shard_samples=pa.schema(sample_fields),
                                  samples=pa.schema([("sample_id", pa.int64())] + sample_fields),
                                  groups=groups, problems=problems, partition=partition)
@@ -61,6 +62,7 @@ class ProblemInfo:
     rating: float | None = None
     name: str | None = None
     dataset: str | None = None
+    cluster_id: str | None = None  # twins share one (see twins.py); None: the problem's own id
 
 
 @dataclass
@@ -72,6 +74,7 @@ class ShardTask:
     root: str = ""
     statements: str | None = None
     source_name: str = ""
+    clusters: dict[str, str] = field(default_factory=dict)  # codenet: problem id -> cluster id
 
 
 def reward_range(config: RewardConfig) -> tuple[float, float]:

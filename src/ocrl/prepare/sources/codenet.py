@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ocrl.codenet.reader import Submission, finite_number, metadata_files, read_submissions
-from ocrl.codenet.statements import iter_statement_files, read_problem_list, read_statement
+from ocrl.codenet.statements import (decode_statement, iter_statement_files, read_problem_list,
+                                     read_statement)
 from ocrl.errors import InputError
+from ocrl.prepare import twins
 from ocrl.prepare.config import PrepareConfig
 from ocrl.prepare.schema import ProblemInfo, ShardTask
 
@@ -44,6 +46,26 @@ def statements_location(config: PrepareConfig, root: Path, work: Path) -> str | 
     return str(target)
 
 
+def _twin_clusters(config: PrepareConfig, root: Path, statements: str | None,
+                   problem_ids: list[str]) -> tuple[dict[str, str], str]:
+    derived = root / twins.DERIVED_CLUSTERS
+    if config.twins == "derived" and not derived.is_file():
+        raise InputError("twins: derived asks for CodeNet's list of identical problems, which "
+                         "this tree lacks", path=str(derived), field="twins")
+    texts = None
+    if statements and (config.twins == "statements"
+                       or (config.twins == "auto" and not derived.is_file())):
+        # Raw pages, not parsed ones: similarity needs the words, and parsing 4,000 pages
+        # here would cost what the workers spend on them.
+        texts = {}
+        for problem_id in problem_ids:
+            page = Path(statements) / f"{problem_id}.html"
+            if page.is_file():
+                texts[problem_id] = decode_statement(page.read_bytes())
+    return twins.cluster_problems(problem_ids, root=root, statements=texts,
+                                  method=config.twins, threshold=config.twin_similarity)
+
+
 def plan_codenet(config: PrepareConfig, work: Path) -> tuple[list[ShardTask], dict, Counter]:
     root = Path(config.path)
     if not (root / "metadata").is_dir():
@@ -68,6 +90,7 @@ def plan_codenet(config: PrepareConfig, work: Path) -> tuple[list[ShardTask], di
     if batch:
         batches.append(batch)
     source_name = config.source_name or "codenet"
+    clusters, how = _twin_clusters(config, root, statements, sorted(seen))
     tasks = []
     for index, batch in enumerate(batches):
         infos = {}
@@ -80,15 +103,18 @@ def plan_codenet(config: PrepareConfig, work: Path) -> tuple[list[ShardTask], di
                     memory_limit_kb=_limit(row.get("memory_limit")),
                     rating=finite_number(row.get("rating")))
         tasks.append(ShardTask(index, "codenet", [str(f) for f in batch], infos,
-                               root=str(root), statements=statements, source_name=source_name))
+                               root=str(root), statements=statements, source_name=source_name,
+                               clusters={f.stem: clusters[f.stem] for f in batch}))
     source = {"kind": "codenet", "path": str(root),
               "statements": config.statements or statements,
-              "metadata_files": len(files), "problem_list_rows": len(listed)}
+              "metadata_files": len(files), "problem_list_rows": len(listed),
+              "twins": twins.summary(clusters, how)}
     return tasks, source, counts
 
 
 def _problem(task: ShardTask, problem_id: str) -> ProblemInfo:
     info = task.problems.get(problem_id) or ProblemInfo(problem_id)
+    info.cluster_id = task.clusters.get(problem_id)
     if task.statements:
         statement = read_statement(Path(task.statements), problem_id)
         if statement is not None:

@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ocrl.atomic import write_json_atomic
+from ocrl.codenet.python3 import CPYTHON
 from ocrl.codenet.reader import UNINFORMATIVE_STATUSES, Submission, finite_number
 from ocrl.errors import InputError
+from ocrl.prepare import twins
 from ocrl.prepare.config import TABLE_FIELDS, PrepareConfig, worker_count
 from ocrl.prepare.schema import ProblemInfo, ShardTask, schemas
 from ocrl.sandbox.verdict import ACCEPTED, STATUSES, WRONG_ANSWER
@@ -82,6 +84,19 @@ def _problem_info(problem) -> ProblemInfo:
                        name=problem.extra.get("name"), dataset=problem.extra.get("dataset"))
 
 
+def _assign_twins(infos: list[ProblemInfo], config: PrepareConfig) -> dict:
+    """Cluster the problems by prompt similarity (a table has no list of twins)."""
+    if config.twins == "derived":
+        raise InputError("twins: derived is CodeNet's list; a table has none (use auto, "
+                         "statements or none)", field="twins")
+    clusters, how = twins.cluster_problems(
+        [info.problem_id for info in infos], statements={i.problem_id: i.prompt for i in infos},
+        method=config.twins, threshold=config.twin_similarity)
+    for info in infos:
+        info.cluster_id = clusters[info.problem_id]
+    return twins.summary(clusters, how)
+
+
 def plan_table(config: PrepareConfig, work: Path) -> tuple[list[ShardTask], dict, Counter]:
     """Validate the table while hash-partitioning it by problem into Parquet parts."""
     import pyarrow as pa
@@ -109,6 +124,8 @@ def plan_table(config: PrepareConfig, work: Path) -> tuple[list[ShardTask], dict
         raise InputError("labelled samples need --problems (the problems JSONL they were judged "
                          "against)", field="problems")
     source_name = config.source_name or f"{config.source}:{path.name}"
+    # `ocrl label` judges with the CPython running it; a table says so in a column, or not.
+    interpreter = CPYTHON if config.source == "labelled" else None
     if path.suffix == ".parquet":
         rows_estimate = pq.ParquetFile(path).metadata.num_rows
     else:
@@ -195,7 +212,8 @@ def plan_table(config: PrepareConfig, work: Path) -> tuple[list[ShardTask], dict
                 "tests_passed": _numeric(row, columns, "tests_passed", int, where),
                 "tests_total": _numeric(row, columns, "tests_total", int, where),
                 "origin_id": str(origin if origin is not None else number),
-                "source": str(row.get(columns.get("source", "\0")) or source_name)})
+                "source": str(row.get(columns.get("source", "\0")) or source_name),
+                "interpreter": row.get(columns.get("interpreter", "\0")) or interpreter})
             if len(buffers[part]) >= 5000:
                 flush(part)
         for part in range(parts):
@@ -231,8 +249,11 @@ def plan_table(config: PrepareConfig, work: Path) -> tuple[list[ShardTask], dict
     if problems is not None:
         with_samples = {p for ids in seen.values() for p in ids}
         extra = {pid: _problem_info(p) for pid, p in problems.items() if pid not in with_samples}
+    how = _assign_twins([info for task in tasks for info in task.problems.values()]
+                        + list(extra.values()), config)
     source = {"kind": config.source, "path": str(path), "problems": config.problems,
-              "columns": columns, "partitions": parts, "problems_without_samples": extra}
+              "columns": columns, "partitions": parts, "twins": how,
+              "problems_without_samples": extra}
     return tasks, source, counts
 
 
@@ -249,7 +270,7 @@ def table_problems(task: ShardTask) -> Iterator[tuple[ProblemInfo, list[Submissi
             status=columns["status"][i], cpu_time_ms=columns["cpu_time_ms"][i],
             memory_kb=columns["memory_kb"][i], tests_passed=columns["tests_passed"][i],
             tests_total=columns["tests_total"][i], origin_id=columns["origin_id"][i],
-            source=columns["source"][i]))
+            source=columns["source"][i], interpreter=columns["interpreter"][i]))
     del table, columns
     for problem_id in sorted(rows):
         yield task.problems[problem_id], rows.pop(problem_id)
