@@ -84,3 +84,12 @@ def test_twins_from_statement_similarity():
     clusters, how = cluster_problems(statements, statements=statements, threshold=0.9)
     assert how == "statements"
     assert clusters == {"p1": "p1", "p2": "p1", "p3": "p3", "p4": "p4"}
+
+
+def test_programs_that_compile_are_compared_by_their_code():
+    from ocrl.prepare.dedup import program_key
+
+    assert program_key("x = 1;\nprint(x)") == program_key("x = 1\nprint( x )  # same\n")
+    assert program_key(LOOP_BODY) != program_key(AFTER_LOOP)
+    # Parsing or not is never the same program, whatever the stripped text says.
+    assert program_key("print(1)\n") != program_key("print(1\n")
