@@ -112,8 +112,9 @@ class OfflineRLTrainer(Trainer):
 
     def create_accelerator_and_postprocess(self) -> None:
         super().create_accelerator_and_postprocess()
-        from ocrl.trainer.cpu_fsdp import enable_cpu_fsdp
+        from ocrl.trainer.engines import enable_cpu_fsdp, require_deepspeed
 
+        require_deepspeed(self.accelerator)
         if enable_cpu_fsdp(self.accelerator, self.args):
             self.is_fsdp_enabled = True  # Trainer read the flag before the plugin was put back
 

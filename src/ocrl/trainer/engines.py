@@ -1,4 +1,6 @@
-"""FSDP2 on CPU processes (gloo), which accelerate itself does not offer.
+"""The engine the launcher asked for is the one that runs, or the run stops.
+
+FSDP2 on CPU processes (gloo), which accelerate itself does not offer:
 
 `accelerate launch --config_file configs/accelerate/fsdp.yaml` sets ACCELERATE_USE_FSDP, but
 when the processes run on CPU (``--use_cpu true``, or no GPU) accelerate's state becomes
@@ -68,3 +70,17 @@ def enable_cpu_fsdp(accelerator, args) -> bool:
     state.distributed_type = DistributedType.FSDP
     PartialState._shared_state["distributed_type"] = DistributedType.FSDP
     return True
+
+
+def require_deepspeed(accelerator) -> None:
+    """DeepSpeed asked for (a deepspeed_*.yaml config) but not running is an error: on CPU
+    processes accelerate drops it and would train as DDP. DeepSpeed's CPU path was tried with
+    accelerate 1.16 and deepspeed 0.19.8 and does not run (README, "Several processes")."""
+    from accelerate.utils import DistributedType
+
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true" \
+            and accelerator.distributed_type != DistributedType.DEEPSPEED:
+        raise InputError(f"a DeepSpeed config was launched but accelerate runs "
+                         f"{accelerator.distributed_type} on {accelerator.device}: DeepSpeed needs "
+                         "GPUs here (use configs/accelerate/fsdp.yaml or ddp.yaml on CPU)",
+                         field="distributed_type")

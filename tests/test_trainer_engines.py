@@ -1,4 +1,5 @@
-"""FSDP features with no CPU meaning are refused by name, not silently dropped."""
+"""The engine a config asks for runs or the run stops: FSDP features with no CPU meaning and
+DeepSpeed without its engine are refused by name, not silently replaced by DDP."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from ocrl.errors import InputError
-from ocrl.trainer.cpu_fsdp import cpu_fsdp_plugin, fsdp_requested
+from ocrl.trainer.engines import cpu_fsdp_plugin, fsdp_requested, require_deepspeed
 
 
 def _launcher_env(monkeypatch, **settings):
@@ -39,3 +40,15 @@ def test_param_offload_on_cpu_is_refused(monkeypatch):
 def test_no_fsdp_asked(monkeypatch):
     monkeypatch.delenv("ACCELERATE_USE_FSDP", raising=False)
     assert not fsdp_requested(SimpleNamespace(fsdp_plugin_args=None))
+
+
+def test_deepspeed_config_without_deepspeed_running_is_refused(monkeypatch):
+    from accelerate.utils import DistributedType
+
+    fell_back = SimpleNamespace(distributed_type=DistributedType.MULTI_CPU, device="cpu")
+    monkeypatch.delenv("ACCELERATE_USE_DEEPSPEED", raising=False)
+    require_deepspeed(fell_back)  # nothing asked, nothing to refuse
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    with pytest.raises(InputError, match="DeepSpeed needs GPUs"):
+        require_deepspeed(fell_back)
+    require_deepspeed(SimpleNamespace(distributed_type=DistributedType.DEEPSPEED, device="cuda"))
