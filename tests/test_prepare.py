@@ -225,7 +225,7 @@ def test_labelled_samples_become_groups(labelled, tmp_path):
     out = tmp_path / "he"
     result = runner.invoke(app, ["prepare", "--source", "labelled", "--path", str(labels),
                                  "--problems", str(problems), "--out", str(out),
-                                 "--workers", "1", "--split-fractions", "1,0,0",
+                                 "--workers", "1", "--split-fractions", "1", "0", "0",
                                  "--no-progress", "--keep-ungrouped"])
     assert result.exit_code == 0, result.output
     assert "samples kept" in result.output and "reward histogram" in result.output
@@ -300,16 +300,27 @@ def test_bad_table_rows_are_located(tmp_path):
 def test_every_config_field_is_a_cli_flag():
     from dataclasses import fields
 
-    import typer.main
+    from transformers import HfArgumentParser
 
+    from ocrl.commands.prepare import flags_class, parse_config
     from ocrl.rewards import RewardConfig
 
-    command = typer.main.get_command(app).commands["prepare"]
-    flags = {p.name for p in command.params}
-    expected = {f.name for f in fields(PrepareConfig) if f.name != "reward"}
+    parser = HfArgumentParser(flags_class())
+    flags = {option for action in parser._actions for option in action.option_strings}
+    expected = {f"--{f.name.replace('_', '-')}" for f in fields(PrepareConfig) if f.name != "reward"}
     # reward.functions (a list of {function, weight} mappings) is set in the YAML only
-    expected |= {f"reward_{f.name}" for f in fields(RewardConfig) if f.name != "functions"}
-    assert expected | {"config"} == flags
+    expected |= {f"--reward-{f.name.replace('_', '-')}" for f in fields(RewardConfig)
+                 if f.name != "functions"}
+    assert expected <= flags
+    config = parse_config(["--columns", "problem_id=pid", "completion=code", "--no-progress",
+                           "--keep-ungrouped", "--split-fractions", "0.5", "0.5", "0",
+                           "--reward-runtime", "none", "--group_size", "all"])
+    assert config.columns == {"problem_id": "pid", "completion": "code"}
+    assert (config.progress, config.keep_ungrouped, config.split_fractions) == \
+        (False, True, [0.5, 0.5, 0.0])
+    assert (config.reward.runtime, config.group_size) == ("none", "all")
+    with pytest.raises(InputError, match="--typo"):
+        parse_config(["--typo", "1"])
 
 
 def test_config_file_errors_name_the_file_and_field(tmp_path):
@@ -394,7 +405,7 @@ def test_a_user_reward_function_by_import_path_from_yaml(labelled, tmp_path):
     result = runner.invoke(app, ["prepare", "--config", str(config), "--source", "labelled",
                                  "--path", str(labels), "--problems", str(problems),
                                  "--out", str(out), "--workers", "1",
-                                 "--split-fractions", "1,0,0", "--no-progress"])
+                                 "--split-fractions", "1", "0", "0", "--no-progress"])
     assert result.exit_code == 0, result.output
     for s in pq.read_table(out / "samples.parquet").to_pylist():
         expected = 0.0 if "-" in s["completion"] else 0.5

@@ -1,18 +1,18 @@
 """`ocrl prepare`: build reward-labelled groups from judged code.
 
-Every PrepareConfig field (and every reward option, prefixed ``reward-``) is a flag; flags
-override the YAML given with ``--config``, which overrides the defaults. The flags are generated
-from the dataclasses, so a new config field is a new flag without touching this file.
+Flags come from the config dataclasses through `transformers.HfArgumentParser`, as `ocrl train`'s
+do: every PrepareConfig field is a ``--name value`` flag (help from its metadata), every reward
+option a ``--reward-<name>`` flag; a new field is a new flag without touching this file. Flags
+override the YAML given with ``--config``, which overrides the defaults.
 """
 
 from __future__ import annotations
 
-import inspect
-import types
+import dataclasses
+import functools
+import sys
 import typing
-from dataclasses import MISSING, fields
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -22,141 +22,104 @@ from ocrl.errors import InputError
 from ocrl.prepare import PrepareConfig, load_config, prepare
 from ocrl.rewards import RewardConfig
 
-HELP = {
-    "source": "codenet (a Project CodeNet tree), labelled (`ocrl label` Parquet) or table "
-              "(JSONL/Parquet with --columns).",
-    "path": "The source: CodeNet root directory, or the table file.",
-    "out": "Dataset directory to write.",
-    "problems": "Problems JSONL (labelled/table): prompts and tests.",
-    "statements": "CodeNet statements directory or tarball (default: PATH/problem_descriptions).",
-    "columns": "Column mapping FIELD=COLUMN (repeatable), fields: problem_id, completion, status "
-               "or passed, prompt, style, cpu_time_ms, memory_kb, tests_passed, tests_total, "
-               "origin_id, source.",
-    "source_name": "Recorded in samples.source (default: codenet:<language> or the file name).",
-    "group_size": "Samples per group: an integer, 'all' or 'variable'.",
-    "min_group_size": "Smallest group with --group-size variable.",
-    "max_group_size": "Largest group with --group-size variable.",
-    "max_groups_per_problem": "Cap on groups per problem (0: none).",
-    "prefer_mixed": "Deal samples so groups mix good and bad ones, and keep mixed groups first.",
-    "drop_zero_variance": "Drop groups whose rewards are all equal (they are counted).",
-    "mixed_on": "What must differ in a group for it to be mixed: functional (the functional "
-                "part) or reward (the total, runtime included).",
-    "dedup": "Collapse programs with equal tokens (comments and layout aside, indentation "
-             "kept).",
-    "interpreter_dedup": "prefer_cpython (one copy per program, CPython's verdict first) or "
-                         "per_interpreter (one per program and interpreter).",
-    "twins": "Twin problems share a split: auto (CodeNet's derived/duplicates list, else "
-             "statement similarity), derived, statements or none.",
-    "twin_similarity": "Jaccard similarity of statement word 3-shingles that makes twins.",
-    "keep_ungrouped": "Also write the deduplicated samples in no group (ungrouped.parquet).",
-    "require_statement": "codenet: drop problems without a statement (else the name is the "
-                         "prompt).",
-    "seed": "Seed of group sampling.",
-    "split_seed": "Seed of the problem split hash.",
-    "split_fractions": "train,validation,test fractions, e.g. 0.8,0.1,0.1.",
-    "difficulty_from": "pass_rate or rating (CodeNet's, where present).",
-    "difficulty_quantiles": "Two quantiles cutting easy/medium/hard, e.g. 0.3333,0.6667.",
-    "shard_rows": "Rows per unit of parallel, resumable work.",
-    "workers": "Processes (0: all cores).",
-    "resume": "Reuse shards finished by an earlier run with the same config.",
-    "keep_work": "Keep the per-shard work directory after merging.",
-    "progress": "Show a progress bar.",
-    "reward_functional_weight": "Weight of the functional part (1 if Accepted).",
-    "reward_syntactic_weight": "Weight of the syntactic part (1 if the code parses).",
-    "reward_runtime_weight": "Weight of the runtime part (accepted samples only).",
-    "reward_partial_credit": "Functional part of a rejected sample = tests passed / total.",
-    "reward_runtime": "rank (among the problem's accepted samples), time_limit or none.",
+USAGE = """Usage: ocrl prepare --source codenet|labelled|table --path P --out DIR
+                    [--config prepare.yaml] [--FIELD VALUE ...]
+
+Turn judged code into reward-labelled groups: samples, groups, problems, manifest (README,
+"ocrl prepare", lists every column). Examples:
+  ocrl prepare --source codenet --path Project_CodeNet --out data/codenet
+  ocrl prepare --source labelled --path labels.parquet --problems problems.jsonl --out data/he
+Lists take several values (--split-fractions 0.8 0.1 0.1, --columns problem_id=pid code=...).
+"""
+REWARD_HELP = {
+    "functional_weight": "Weight of the functional part (1 if Accepted).",
+    "syntactic_weight": "Weight of the syntactic part (1 if the code parses).",
+    "runtime_weight": "Weight of the runtime part (accepted samples only).",
+    "partial_credit": "Functional part of a rejected sample = tests passed / total.",
+    "runtime": "rank (among the problem's accepted samples of one interpreter), time_limit or "
+               "none.",
 }
+_REWARD = "reward_"
 
 
-def _flag_kind(hint: Any) -> type:
-    """The scalar type a config field takes on the command line."""
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        hint = next(a for a in typing.get_args(hint) if a is not type(None))
-    origin = typing.get_origin(hint)
-    if origin is list:
-        return list
-    if origin is dict:
-        return dict
-    return hint
-
-
-def flag_specs() -> list[tuple[str, tuple[str, ...], type]]:
-    """(parameter name, path into the config dict, kind) for every config field."""
+@functools.cache
+def flags_class() -> type:
+    """PrepareConfig flattened for HfArgumentParser: the reward fields as reward_<name> (no
+    nested dataclasses there), the columns mapping as FIELD=COLUMN strings."""
     specs = []
     hints = typing.get_type_hints(PrepareConfig)
-    for f in fields(PrepareConfig):
-        if f.name != "reward":
-            specs.append((f.name, (f.name,), _flag_kind(hints[f.name])))
+    for f in dataclasses.fields(PrepareConfig):
+        if f.name == "reward":
+            continue
+        if f.name == "columns":
+            specs.append((f.name, list[str], dataclasses.field(default_factory=list,
+                                                               metadata=dict(f.metadata))))
+        else:
+            specs.append((f.name, hints[f.name], _same_default(f, dict(f.metadata))))
     reward_hints = typing.get_type_hints(RewardConfig)
-    for f in fields(RewardConfig):
+    for f in dataclasses.fields(RewardConfig):
         if f.name == "functions":  # a list of {function, weight} mappings: YAML only
             continue
-        specs.append((f"reward_{f.name}", ("reward", f.name), _flag_kind(reward_hints[f.name])))
-    return specs
+        specs.append((_REWARD + f.name, reward_hints[f.name],
+                      _same_default(f, {"help": REWARD_HELP.get(f.name, "")})))
+    return dataclasses.make_dataclass("PrepareFlags", specs)
 
 
-def _default(name: str) -> str:
-    for config, prefix in ((PrepareConfig, ""), (RewardConfig, "reward_")):
-        for f in fields(config):
-            if prefix + f.name == name:
-                value = f.default if f.default is not MISSING else f.default_factory()
-                return "" if value in (None, "", {}) else f" (default: {value})"
-    return ""
+def _same_default(f: dataclasses.Field, metadata: dict) -> dataclasses.Field:
+    # The config's own default: HfArgumentParser adds --no-<flag> to flags that default to True.
+    if f.default is not dataclasses.MISSING:
+        return dataclasses.field(default=f.default, metadata=metadata)
+    return dataclasses.field(default_factory=f.default_factory, metadata=metadata)
 
 
-def _parameter(name: str, kind: type) -> inspect.Parameter:
-    flag = "--" + name.replace("_", "-")
-    help_text = HELP.get(name, "") + _default(name)
-    if kind is bool:
-        option = typer.Option(None, f"{flag}/--no-{flag[2:]}", help=help_text, show_default=False)
-        annotation = Optional[bool]
-    elif kind is dict:
-        option = typer.Option(None, flag, help=help_text, show_default=False)
-        annotation = Optional[list[str]]
-    elif kind is list:
-        option = typer.Option(None, flag, help=help_text, show_default=False)
-        annotation = Optional[str]
-    else:
-        option = typer.Option(None, flag, help=help_text, show_default=False)
-        annotation = Optional[kind]
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,
-                             annotation=annotation)
+def _flat(config: PrepareConfig) -> dict[str, Any]:
+    values = config.to_dict()
+    reward = values.pop("reward")
+    values["columns"] = [f"{k}={v}" for k, v in values["columns"].items()]
+    values.update({_REWARD + k: v for k, v in reward.items() if k != "functions"})
+    return values
 
 
-def _convert(name: str, kind: type, value: Any) -> Any:
-    if kind is dict:
-        mapping = {}
-        for item in value:
-            key, sep, column = item.partition("=")
-            if not sep or not key or not column:
-                raise InputError(f"expected FIELD=COLUMN, got {item!r}",
-                                 field="--" + name.replace("_", "-"))
-            mapping[key.strip()] = column.strip()
-        return mapping
-    if kind is list:
-        try:
-            return [float(v) for v in value.split(",") if v.strip()]
-        except ValueError:
-            raise InputError(f"expected comma-separated numbers, got {value!r}",
-                             field="--" + name.replace("_", "-")) from None
-    return value
+def _columns(items: list[str]) -> dict[str, str]:
+    mapping = {}
+    for item in items:
+        key, sep, column = item.partition("=")
+        if not sep or not key.strip() or not column.strip():
+            raise InputError(f"expected FIELD=COLUMN, got {item!r}", field="--columns")
+        mapping[key.strip()] = column.strip()
+    return mapping
 
 
-def build_config(config_file: Path | None, flags: dict[str, Any]) -> PrepareConfig:
-    """Defaults <- YAML <- flags."""
-    values: dict[str, Any] = {}
-    if config_file is not None:
-        base = load_config(config_file)  # validates the file on its own, naming it in errors
-        values = base.to_dict()
-    for name, path, kind in flag_specs():
-        value = flags.get(name)
-        if value is None:
-            continue
-        target = values
-        for key in path[:-1]:
-            target = target.setdefault(key, {})
-        target[path[-1]] = _convert(name, kind, value)
+def parse_config(argv: list[str]) -> PrepareConfig:
+    """Defaults <- YAML (``--config``) <- flags."""
+    from transformers import HfArgumentParser
+
+    argv = list(argv)
+    base = PrepareConfig()
+    if "--config" in argv:
+        at = argv.index("--config")
+        if at + 1 >= len(argv):
+            raise InputError("--config needs a path")
+        base = load_config(argv[at + 1])  # validates the file on its own, naming it in errors
+        del argv[at:at + 2]
+    # No abbreviations: a mistyped flag must fail, not silently set a neighbour.
+    parser = HfArgumentParser(flags_class(), prog="ocrl prepare", allow_abbrev=False)
+    parser.set_defaults(**_flat(base))
+    try:
+        flags, extra = parser.parse_args_into_dataclasses(
+            args=argv, return_remaining_strings=True, look_for_args_file=False)
+    except SystemExit as exc:  # argparse reports bad values itself, then exits
+        if exc.code == 0:
+            raise
+        raise InputError("invalid command-line arguments (see the message above)") from None
+    if extra:
+        raise InputError(f"unknown arguments: {' '.join(extra)} (`ocrl prepare --help` lists "
+                         "every flag)")
+    values = dataclasses.asdict(flags)
+    reward = {k[len(_REWARD):]: values.pop(k) for k in list(values) if k.startswith(_REWARD)}
+    reward["functions"] = base.reward.functions
+    values["reward"] = reward
+    values["columns"] = _columns(values["columns"] or [])
     return PrepareConfig.from_dict(values)
 
 
@@ -194,29 +157,26 @@ def print_summary(manifest: dict, out: str) -> None:
                   f"({manifest['shards_resumed']} resumed)", highlight=False)
 
 
-def prepare_command(**flags: Any) -> None:
-    """Turn judged code into reward-labelled groups: samples, groups, problems, manifest.
+@app.command("prepare", add_help_option=False, context_settings={
+    "allow_extra_args": True, "ignore_unknown_options": True})
+@exit_on_input_error
+def prepare_command(ctx: typer.Context) -> None:
+    """Judged code -> reward-labelled groups, splits, manifest. --help lists every flag."""
+    main(list(ctx.args))
 
-    Examples: `ocrl prepare --source codenet --path Project_CodeNet --out data/codenet`;
-    `ocrl prepare --source labelled --path labels.parquet --problems problems.jsonl --out data/he`.
-    """
-    config_file = flags.pop("config", None)
-    config = build_config(config_file, flags)
+
+def main(argv: list[str]) -> dict | None:
+    if not argv or "--help" in argv or "-h" in argv:
+        from transformers import HfArgumentParser
+
+        print(USAGE)
+        HfArgumentParser(flags_class(), prog="ocrl prepare").print_help()
+        return None
+    config = parse_config(argv)
     manifest = prepare(config)
     print_summary(manifest, config.out)
+    return manifest
 
 
-def _install() -> None:
-    parameters = [inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY,
-                                    default=typer.Option(None, "--config",
-                                                         help="YAML with any of the options "
-                                                              "below (reward options under "
-                                                              "'reward:')."),
-                                    annotation=Optional[Path])]
-    parameters += [_parameter(name, kind) for name, _, kind in flag_specs()]
-    prepare_command.__signature__ = inspect.Signature(parameters)
-    prepare_command.__annotations__ = {p.name: p.annotation for p in parameters}
-    app.command("prepare")(exit_on_input_error(prepare_command))
-
-
-_install()
+if __name__ == "__main__":
+    exit_on_input_error(main)(sys.argv[1:])

@@ -25,52 +25,68 @@ MIXED_ON = ("functional", "reward")
 _NOT_FINGERPRINTED = {"workers", "out", "resume", "keep_work", "progress"}
 
 
+def _option(default, help_text: str):
+    """A config field with its --help text (a callable default is a factory)."""
+    if callable(default):
+        return field(default_factory=default, metadata={"help": help_text})
+    return field(default=default, metadata={"help": help_text})
+
+
 @dataclass
 class PrepareConfig:
     """Everything `ocrl prepare` needs; YAML keys and CLI flags share these names."""
 
-    source: str = "codenet"
-    path: str = ""
-    out: str = ""
-    # labelled/table: the problems JSONL (prompt, tests); codenet: unused.
-    problems: str | None = None
-    # codenet: statements directory or tarball (default: PATH/problem_descriptions).
-    statements: str | None = None
-    # table: ocrl field -> column name (problem_id, completion, status or passed, ...).
-    columns: dict[str, str] = field(default_factory=dict)
-    source_name: str | None = None
-    # An integer k, "all" (one group per problem) or "variable" (min..max_group_size).
-    group_size: str = "4"
-    min_group_size: int = 2
-    max_group_size: int = 8
-    max_groups_per_problem: int = 16
-    prefer_mixed: bool = True
-    drop_zero_variance: bool = True
-    # What must differ inside a group for it to count as mixed (and what the deal stratifies
-    # on): "functional" (the functional part; all-Accepted groups differing only in runtime
-    # are zero-variance) or "reward" (the total).
-    mixed_on: str = "functional"
-    dedup: bool = True
-    # One copy per program ("prefer_cpython": the CPython verdict wins over PyPy's) or one per
-    # program and interpreter ("per_interpreter").
-    interpreter_dedup: str = "prefer_cpython"
-    # Twin problems share a split: "auto" (CodeNet's derived/duplicates list, else statement
-    # similarity), "derived", "statements" or "none".
-    twins: str = "auto"
-    twin_similarity: float = 0.9
-    # Also write the deduplicated samples that are in no kept group (ungrouped.parquet).
-    keep_ungrouped: bool = False
-    require_statement: bool = True
-    seed: int = 0
-    split_seed: int = 0
-    split_fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
-    difficulty_from: str = "pass_rate"
-    difficulty_quantiles: list[float] = field(default_factory=lambda: [1 / 3, 2 / 3])
-    shard_rows: int = 20000
-    workers: int = 0
-    resume: bool = True
-    keep_work: bool = False
-    progress: bool = True
+    source: str = _option("codenet", "codenet (a Project CodeNet tree), labelled (`ocrl label` "
+                          "Parquet) or table (JSONL/Parquet with --columns).")
+    path: str = _option("", "The source: CodeNet root directory, or the table file.")
+    out: str = _option("", "Dataset directory to write.")
+    problems: str | None = _option(None, "Problems JSONL (labelled/table): prompts and tests.")
+    statements: str | None = _option(None, "CodeNet statements directory or tarball (default: "
+                                           "PATH/problem_descriptions).")
+    # A mapping in YAML; FIELD=COLUMN items on the command line.
+    columns: dict[str, str] = _option(dict, "Column mapping FIELD=COLUMN ..., fields: " +
+                                      ", ".join(TABLE_FIELDS) + " (status or passed).")
+    source_name: str | None = _option(None, "Recorded in samples.source (default: "
+                                            "codenet:<language> or the file name).")
+    group_size: str = _option("4", "Samples per group: an integer, 'all' (one group per "
+                                   "problem) or 'variable' (min..max_group_size).")
+    min_group_size: int = _option(2, "Smallest group with --group-size variable.")
+    max_group_size: int = _option(8, "Largest group with --group-size variable.")
+    max_groups_per_problem: int = _option(16, "Cap on groups per problem (0: none).")
+    prefer_mixed: bool = _option(True, "Deal samples so groups mix good and bad ones, and keep "
+                                       "mixed groups first.")
+    drop_zero_variance: bool = _option(True, "Drop groups that are not mixed (counted).")
+    mixed_on: str = _option("functional", "What must differ in a group for it to be mixed (and "
+                                          "what the deal stratifies on): functional (the "
+                                          "functional part: all-Accepted groups differing only "
+                                          "in runtime are not mixed) or reward (the total).")
+    dedup: bool = _option(True, "Keep one copy of programs equal but for comments and layout "
+                                "(same compiled code, else same tokens, indentation kept).")
+    interpreter_dedup: str = _option("prefer_cpython", "prefer_cpython (one copy per program, "
+                                     "the CPython verdict over PyPy's) or per_interpreter (one "
+                                     "per program and interpreter).")
+    twins: str = _option("auto", "Twin problems share a split: auto (CodeNet's "
+                                 "derived/duplicates list, else statement similarity), derived, "
+                                 "statements or none.")
+    twin_similarity: float = _option(0.9, "Jaccard similarity of statement word 3-shingles "
+                                          "from which two problems are twins.")
+    keep_ungrouped: bool = _option(False, "Also write the deduplicated samples in no kept group "
+                                          "(ungrouped.parquet).")
+    require_statement: bool = _option(True, "codenet: drop problems without a statement (else "
+                                            "the name is the prompt).")
+    seed: int = _option(0, "Seed of group sampling.")
+    split_seed: int = _option(0, "Seed of the split hash (of each twin cluster).")
+    split_fractions: list[float] = _option(lambda: [0.8, 0.1, 0.1], "train validation test "
+                                           "fractions.")
+    difficulty_from: str = _option("pass_rate", "pass_rate or rating (CodeNet's, where present).")
+    difficulty_quantiles: list[float] = _option(lambda: [1 / 3, 2 / 3], "Two quantiles cutting "
+                                                "easy/medium/hard.")
+    shard_rows: int = _option(20000, "Rows per unit of parallel, resumable work.")
+    workers: int = _option(0, "Processes (0: all cores).")
+    resume: bool = _option(True, "Reuse shards finished by an earlier run with the same config.")
+    keep_work: bool = _option(False, "Keep the per-shard work directory after merging.")
+    progress: bool = _option(True, "Show a progress bar.")
+    # Flags: --reward-<field>; `reward.functions` (mappings) is set in YAML or Python only.
     reward: RewardConfig = field(default_factory=RewardConfig)
 
     def __post_init__(self) -> None:
