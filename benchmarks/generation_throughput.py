@@ -9,6 +9,8 @@ same stop rule (EOS, or the answer's code block closed):
 * ``baseline``: ocrl's sampler as it was at ``--baseline-rev`` (read with ``git show``), so
   a change to the sampler is measured against the code it replaces;
 * ``ocrl``: ``TransformersSampler`` as it is now (continuous batching, in-place KV cache);
+* ``ocrl-bf16``: the same sampler with the weights in bfloat16 (``ocrl eval/sample --dtype
+  bfloat16``): faster where the CPU has bf16 matmul, but its answers differ from fp32's;
 * ``ct2-float32``, ``ct2-int8``: CTranslate2 (``pip install ctranslate2``), the model
   converted once into a directory keyed by its weights' hash.
 
@@ -33,7 +35,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SIDES = ("loop", "generate", "baseline", "ocrl", "ct2-float32", "ct2-int8")
+SIDES = ("loop", "generate", "baseline", "ocrl", "ocrl-bf16", "ct2-float32", "ct2-int8")
 
 
 def parse_args(argv=None):
@@ -159,9 +161,10 @@ def main(argv=None) -> dict:
                     texts.append(tokenizer.decode(new, skip_special_tokens=True))
         return texts, tokens
 
-    def sampler_side(sampler_class, **kwargs):
+    def sampler_side(sampler_class, side_model=model, **kwargs):
         def run():
-            sampler = sampler_class(model, tokenizer, add_special_tokens=add_special, **kwargs)
+            sampler = sampler_class(side_model, tokenizer, add_special_tokens=add_special,
+                                    **kwargs)
             generations = sampler.generate(prompts, config, is_done=is_done)
             return ([g.text for row in generations for g in row],
                     sum(g.n_tokens for row in generations for g in row))
@@ -209,6 +212,9 @@ def main(argv=None) -> dict:
                                          .TransformersSampler)
         elif side == "ocrl":
             runners[side] = sampler_side(TransformersSampler)
+        elif side == "ocrl-bf16":
+            runners[side] = sampler_side(TransformersSampler, side_model=load_model_and_tokenizer(
+                args.model, dtype=torch.bfloat16)[0].eval())
         else:
             runners[side] = ct2_side(side.split("-", 1)[1])
 
@@ -232,7 +238,7 @@ def main(argv=None) -> dict:
         "prompts": len(prompts), "prompt_tokens_mean": round(statistics.mean(prompt_tokens), 1),
         "n": args.n, "temperature": args.temperature, "max_new_tokens": args.max_new_tokens,
         "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(),
-        "dtype": "float32 (ct2-int8: int8 weights)", "repeats": args.repeats,
+        "dtype": "float32 (ocrl-bf16: bfloat16 weights; ct2-int8: int8 weights)", "repeats": args.repeats,
         "baseline_rev": args.baseline_rev if "baseline" in runners else None, "sides": {}}
     for side in runners:
         texts, tokens = outputs[side]

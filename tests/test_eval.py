@@ -525,8 +525,9 @@ def test_ocrl_sample_writes_logs_that_label_reads_and_resumes(tiny_dirs, tmp_pat
     assert len(rows) == 2 * len(PROBLEMS)
     assert {k for row in rows for k in row} == {
         "task_id", "completion", "extracted", "generated", "model", "temperature", "top_p",
-        "seed", "prompt_format", "finish", "n_tokens", "sample_index"}
+        "seed", "prompt_format", "finish", "n_tokens", "sample_index", "dtype"}
     assert [r["sample_index"] for r in rows[:2]] == [0, 1] and rows[0]["prompt_format"] == "chat"
+    assert {r["dtype"] for r in rows} == {"float32"}
     # the same answers `ocrl eval` samples and judges with the same settings
     run_eval(config(tiny_dirs["chat"], tiny_dirs["problems"]), tmp_path / "eval",
              show_progress=False)
@@ -560,6 +561,12 @@ def test_ocrl_sample_writes_logs_that_label_reads_and_resumes(tiny_dirs, tmp_pat
             show_progress=False)
     assert not again.exists() and len(list((tmp_path / "again.jsonl.parts").glob("chunk-*")))
     monkeypatch.setattr(run_module, "generate_records", real)
+    # bf16 weights sample other answers: never mixed into an fp32 log
+    with pytest.raises(InputError, match=r"other settings \(dtype\)"):
+        sample_module.run_sample(sample_module.SampleConfig(
+            model=str(tiny_dirs["chat"]), problems=str(tiny_dirs["problems"]), n=2,
+            temperature=0.8, max_new_tokens=12, batch_size=2, seed=3, threads=1,
+            dtype="bfloat16"), again, show_progress=False)
     summary = sample_module.run_sample(sample_module.SampleConfig(
         model=str(tiny_dirs["chat"]), problems=str(tiny_dirs["problems"]), n=2,
         temperature=0.8, max_new_tokens=12, batch_size=2, seed=3, threads=1), again,

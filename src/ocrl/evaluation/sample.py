@@ -4,7 +4,9 @@ Samples n answers per problem with the same problem inputs, prompt format, stop 
 extraction as `ocrl eval` (which is built on the same `generate_records`), and writes flat rows
 that `ocrl label` reads unchanged: ``task_id, completion`` (the extracted code, as `ocrl eval`
 judges it; ``extracted: true`` tells `ocrl label` not to cut it again) plus ``generated`` (the
-raw text), ``model, temperature, top_p, seed, prompt_format, finish, n_tokens, sample_index``.
+raw text), ``model, dtype, temperature, top_p, seed, prompt_format, finish, n_tokens,
+sample_index`` (``dtype``: the weights' precision the samples came from; bf16 is faster on
+some CPUs but samples other answers than fp32, so a resumed run refuses another dtype).
 
 Work is cut into chunks of problems fixed in advance; each finished chunk is written atomically
 to ``OUT.parts/``, so a killed run resumes at the first missing chunk and samples what an
@@ -34,9 +36,10 @@ def _parts_dir(out: Path) -> Path:
     return out.with_name(out.name + ".parts")
 
 
-def _row(record: dict, config: SampleConfig, fmt: str) -> dict:
+def _row(record: dict, config: SampleConfig, fmt: str, dtype: str) -> dict:
     return {"task_id": record["task_id"], "completion": record["completion"],
             "extracted": True, "generated": record["generated"], "model": config.model,
+            "dtype": dtype,
             "temperature": config.temperature, "top_p": config.top_p, "seed": config.seed,
             "prompt_format": fmt, "finish": record["finish"], "n_tokens": record["n_tokens"],
             "sample_index": record["sample_index"]}
@@ -67,9 +70,12 @@ def run_sample(config: SampleConfig, out: str | Path, *, show_progress: bool = T
     began = time.perf_counter()
     problems = load_eval_problems(config.problems, config.split, config.limit)
     model_dir, tokenizer, fmt, _, sampler, _ = eval_run.load_sampler(config, problems)
+    weights = getattr(getattr(sampler, "model", None), "dtype", None)
+    dtype = str(weights).removeprefix("torch.") if weights is not None else config.dtype
     identity = {"model_hash": model_fingerprint(model_dir), "prompt_format": fmt,
                 "problems_hash": problems_fingerprint(problems),
-                **{k: v for k, v in asdict(config).items() if k not in ("threads", "dtype")}}
+                **{k: v for k, v in asdict(config).items() if k not in ("threads", "dtype")},
+                "dtype": dtype}
     parts = _parts_dir(out)
     state = parts / STATE_FILE
     if state.is_file():
@@ -98,7 +104,7 @@ def run_sample(config: SampleConfig, out: str | Path, *, show_progress: bool = T
             tokens += sum(r["n_tokens"] for r in records)
             seconds += spent
             _write_rows(parts / f"chunk-{index:05d}.jsonl",
-                        [_row(r, config, fmt) for r in records])
+                        [_row(r, config, fmt, dtype) for r in records])
     finally:
         bar.close()
     rows = []
