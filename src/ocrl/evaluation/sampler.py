@@ -89,6 +89,12 @@ class _UnsupportedCache(Exception):
 CACHE_SPARE_COLUMNS = 256
 
 
+# GrowingLayer reaches inside transformers' DynamicLayer (keys, values, is_initialized and
+# update's contract), which any minor release may change: the releases it is tested with,
+# pinned in pyproject.toml and checked by tests/test_sampler_transformers.py.
+TESTED_TRANSFORMERS = ">=5.24,<5.25"
+
+
 @functools.cache
 def _growing_layer_class():
     from transformers import DynamicLayer

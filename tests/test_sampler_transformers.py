@@ -1,0 +1,76 @@
+"""The continuous-batching sampler runs only on the transformers releases it is tested with.
+
+Its cache layer subclasses transformers' DynamicLayer, so a new release may change what it
+relies on without any error. These tests fail loudly when the installed transformers is
+outside the pinned range (widen the range only after tests/test_eval.py's sampler checks pass
+with the new release), and check that the sampler calls no deprecated transformers API."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from tiny_lm import make_model, make_tokenizer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pinned_range() -> str:
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    (spec,) = [d for d in dependencies if re.match(r"transformers\b", d)]
+    return spec[len("transformers"):]
+
+
+def test_installed_transformers_is_one_the_sampler_was_tested_with():
+    import transformers
+    from packaging.specifiers import SpecifierSet
+
+    from ocrl.evaluation.sampler import TESTED_TRANSFORMERS
+
+    assert SpecifierSet(_pinned_range()) == SpecifierSet(TESTED_TRANSFORMERS), (
+        "pyproject.toml's transformers range and the sampler's TESTED_TRANSFORMERS differ")
+    assert transformers.__version__ in SpecifierSet(TESTED_TRANSFORMERS), (
+        f"transformers {transformers.__version__} is outside {TESTED_TRANSFORMERS}, the range "
+        "the sampler's DynamicLayer subclass is tested with: run tests/test_eval.py with it "
+        "and widen TESTED_TRANSFORMERS and pyproject.toml together")
+
+
+def test_greedy_sampling_uses_no_deprecated_transformers_api():
+    """transformers deprecates forward's ``past_key_values`` (removed in 5.40) with a
+    FutureWarning; the sampler's decoding raises none, and still matches model.generate."""
+    from ocrl.evaluation.sampler import SamplingConfig, TransformersSampler
+
+    tokenizer = make_tokenizer()
+    model = make_model(len(tokenizer), seed=2)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    prompts = ["def f(x):\n    return", "a = 1\n", "x"]
+    config = SamplingConfig(n=2, temperature=0.0, max_new_tokens=8, batch_size=2)
+    sampler = TransformersSampler(model, tokenizer, engine="continuous")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        results = sampler.generate(prompts, config)
+    for prompt, row in zip(prompts, results):
+        encoded = tokenizer(prompt, return_tensors="pt")
+        with torch.no_grad():
+            output = model.generate(**encoded, max_new_tokens=8, do_sample=False,
+                                    pad_token_id=tokenizer.pad_token_id)
+        expected = tokenizer.decode(output[0, encoded.input_ids.shape[1]:],
+                                    skip_special_tokens=True)
+        assert [g.text for g in row] == [expected, expected]
+
+
+@pytest.mark.parametrize("version", ["5.23.0", "5.25.0", "6.0.0"])
+def test_versions_outside_the_range_are_caught(version):
+    """The ends as tested: 5.24.0 by the whole suite. 5.25.0 passed the sampler's tests too
+    but is outside until the whole suite has run with it."""
+    from packaging.specifiers import SpecifierSet
+
+    from ocrl.evaluation.sampler import TESTED_TRANSFORMERS
+
+    assert version not in SpecifierSet(TESTED_TRANSFORMERS)
