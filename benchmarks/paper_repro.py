@@ -71,12 +71,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--heldout", choices=["humaneval-half", "mbpp"], default="humaneval-half",
+    p.add_argument("--heldout", choices=["humaneval-half", "mbpp", "codenet"],
+                   default="humaneval-half",
                    help="humaneval-half: train on one half of HumanEval, evaluate on the other; "
                         "mbpp: train on every HumanEval problem's logs, evaluate on MBPP "
                         "(issue 12's experiment A)")
     p.add_argument("--mbpp", default=str(MBPP), help="MBPP problems (HumanEval layout)")
+    p.add_argument("--codenet-dir", default=None,
+                   help="with --heldout codenet: the output of benchmarks/codenet_collect.py "
+                        "(its validation.jsonl and test.jsonl are the held-out parts; train "
+                        "with --problems DIR/train.jsonl --samples DIR/logs.jsonl.gz)"),
     p.add_argument("--mbpp-split", choices=["validation", "test"], default="validation",
+                   # the part of MBPP, or of CodeNet with --heldout codenet
                    help="which MBPP part to evaluate: choose settings on validation only")
     p.add_argument("--validation-problems", type=int, default=60,
                    help="MBPP problems in the validation part (seeded by --split-seed)")
@@ -171,13 +177,19 @@ def difficulty_buckets(rates: dict[str, float]) -> dict[str, str]:
             for task, r in rates.items()}
 
 
-def mbpp_parts(args) -> tuple[list, list]:
-    """(validation, test) MBPP problems: a seeded shuffle of all of them, the first
-    --validation-problems for validation. Fixed by --split-seed alone, so every run and every
-    setting sees the same parts."""
+def heldout_parts(args) -> tuple[list, list]:
+    """(validation, test) problems. MBPP: a seeded shuffle of all of them, the first
+    --validation-problems for validation, fixed by --split-seed alone, so every run and every
+    setting sees the same parts. CodeNet: the parts codenet_collect.py split by twin cluster."""
     import random
 
     from ocrl.problems import load_problems
+
+    if args.heldout == "codenet":
+        if not args.codenet_dir:
+            sys.exit("--heldout codenet needs --codenet-dir (benchmarks/codenet_collect.py's out)")
+        return tuple(list(load_problems(Path(args.codenet_dir) / f"{part}.jsonl").values())
+                     for part in ("validation", "test"))
 
     order = sorted(load_problems(args.mbpp).values(), key=lambda p: p.task_id)
     random.Random(args.split_seed).shuffle(order)
@@ -199,8 +211,8 @@ def bucketed_split(args, labels: Path):
     buckets = difficulty_buckets(rates)
     for problem in problems:
         problem.difficulty = buckets[problem.task_id]
-    if args.heldout == "mbpp":
-        validation, test = mbpp_parts(args)
+    if args.heldout in ("mbpp", "codenet"):
+        validation, test = heldout_parts(args)
         return problems, validation if args.mbpp_split == "validation" else test
     return split_halves(problems, args.split_seed)
 
@@ -236,9 +248,9 @@ def make_split(args, out: Path, labels: Path) -> dict:
             "bucket_rule": "tertiles of CodeGen-16B pass rate over all 164 problems; "
                            "pass rate 0 is always hard",
             "overlap": sorted(train_ids & {p.task_id for p in held_out})}
-    if args.heldout == "mbpp":
-        validation, test = mbpp_parts(args)
-        meta["mbpp"] = {"validation": [p.task_id for p in validation],
+    if args.heldout in ("mbpp", "codenet"):
+        validation, test = heldout_parts(args)
+        meta[args.heldout] = {"validation": [p.task_id for p in validation],
                         "test": [p.task_id for p in test], "evaluated": args.mbpp_split}
     if meta["overlap"]:
         sys.exit("split bug: a problem is in both halves")
@@ -382,7 +394,36 @@ def eval_run(args, name: str, model_path: Path, out: Path, n: int, temperature: 
 def heldout_name(args) -> str:
     """Names the evaluated problems: which set, which part, how many (0 = all)."""
     count = f"p{args.eval_problems}" if args.eval_problems else "all"
-    return f"mbpp-{args.mbpp_split}-{count}" if args.heldout == "mbpp" else count
+    if args.heldout in ("mbpp", "codenet"):
+        return f"{args.heldout}-{args.mbpp_split}-{count}"
+    return count
+
+
+def lookup_suspect(completion: str, tests: list[dict]) -> bool:
+    """Whether a program holds a test's input line verbatim, as a lookup table of the sample
+    tests (which a CodeNet prompt shows) would. Lines under 4 characters are too common in
+    honest code to say anything."""
+    for test in tests:
+        for line in test["input"].splitlines():
+            if len(line.strip()) >= 4 and line.strip() in completion:
+                return True
+    return False
+
+
+def lookup_suspects(run_dir: Path, problems_file: Path) -> dict[str, int]:
+    """Accepted answers of an eval run that hold a test's input verbatim, and all Accepted."""
+    import pyarrow.parquet as pq
+
+    from ocrl.jsonl import read_jsonl
+
+    tests = {row["task_id"]: row.get("tests") or [] for _, row in read_jsonl(problems_file)}
+    rows = pq.read_table(run_dir / "samples.parquet",
+                         columns=["task_id", "completion", "status"]).to_pylist()
+    accepted = [r for r in rows if r["status"] == "Accepted"]
+    return {"accepted": len(accepted),
+            "holding_a_test_input": sum(lookup_suspect(r["completion"] or "",
+                                                       tests.get(r["task_id"], []))
+                                        for r in accepted)}
 
 
 def eval_tag(args, n: int, temperature: float) -> str:
@@ -520,6 +561,11 @@ def main(argv: list[str] | None = None) -> dict:
             order = ["sft"] + [k for k in names if k != "sft"]
             reports[f"{tag}_vs_sft"] = report(out / "reports" / f"{tag}_vs_sft",
                                               [evals[k] for k in order], reported, reference)
+        if args.heldout == "codenet":
+            problems_file = out / f"heldout_{heldout_name(args)}.jsonl"
+            write_json_atomic(out / "reports" / f"{tag}_lookup_suspects.json",
+                              {name: lookup_suspects(path, problems_file)
+                               for name, path in evals.items()})
         seeds_md = out / "reports" / f"{tag}_seeds.md"
         seeds_md.write_text("\n".join(seed_table({k: pass1(v) for k, v in evals.items()},
                                                   args.seeds)) + "\n", encoding="utf-8")

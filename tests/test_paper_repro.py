@@ -89,8 +89,8 @@ def test_mbpp_parts_are_fixed_by_the_split_seed_and_disjoint(repro, tmp_path):
                        for i in range(10)])
     args = repro.parse_args(["--heldout", "mbpp", "--mbpp", str(path),
                              "--validation-problems", "3", "--eval-problems", "0"])
-    validation, test = repro.mbpp_parts(args)
-    again_validation, again_test = repro.mbpp_parts(args)
+    validation, test = repro.heldout_parts(args)
+    again_validation, again_test = repro.heldout_parts(args)
     ids = lambda problems: [p.task_id for p in problems]  # noqa: E731
     assert ids(validation) == ids(again_validation) and ids(test) == ids(again_test)
     assert len(validation) == 3 and len(test) == 7
@@ -99,8 +99,33 @@ def test_mbpp_parts_are_fixed_by_the_split_seed_and_disjoint(repro, tmp_path):
     # Another split seed gives other parts; the names say which part was evaluated.
     other = repro.parse_args(["--heldout", "mbpp", "--mbpp", str(path), "--split-seed", "1",
                               "--validation-problems", "3"])
-    assert ids(repro.mbpp_parts(other)[0]) != ids(validation)
+    assert ids(repro.heldout_parts(other)[0]) != ids(validation)
     assert repro.eval_tag(args, 1, 0.0) == "greedy_mbpp-validation-all"
     test_args = repro.parse_args(["--heldout", "mbpp", "--mbpp-split", "test",
                                   "--eval-problems", "0"])
     assert repro.eval_tag(test_args, 5, 0.8) == "n5_t0.8_mbpp-test-all"
+
+
+def test_codenet_parts_come_from_the_collected_files(repro, tmp_path):
+    from ocrl.jsonl import write_jsonl
+
+    for part, ids in (("validation", ["p00002"]), ("test", ["p00003", "p00004"])):
+        write_jsonl(tmp_path / f"{part}.jsonl", [
+            {"task_id": i, "prompt": "Echo.", "tests": [{"input": "1\n", "output": "1\n"}]}
+            for i in ids])
+    args = repro.parse_args(["--heldout", "codenet", "--codenet-dir", str(tmp_path),
+                             "--mbpp-split", "test", "--eval-problems", "0"])
+    validation, test = repro.heldout_parts(args)
+    assert [p.task_id for p in validation] == ["p00002"]
+    assert [p.task_id for p in test] == ["p00003", "p00004"] and test[0].style == "stdio"
+    assert repro.eval_tag(args, 1, 0.0) == "greedy_codenet-test-all"
+    with pytest.raises(SystemExit, match="--codenet-dir"):
+        repro.heldout_parts(repro.parse_args(["--heldout", "codenet"]))
+
+
+def test_lookup_suspects_hold_a_test_input_verbatim(repro):
+    tests = [{"input": "1819\n2003\n", "output": "2003\n"}, {"input": "7 8\n", "output": "15\n"}]
+    assert repro.lookup_suspect("if s == '1819':\n    print(2003)\n", tests)
+    assert not repro.lookup_suspect("a, b = map(int, input().split())\nprint(a + b)\n", tests)
+    # a 3-character input line ("7 8") is too common to say anything
+    assert not repro.lookup_suspect("print(sum(map(int, '7 8'.split())))\n", tests)
