@@ -376,8 +376,13 @@ def test_plain_data_round_trips_exactly():
 
 # -- runtime rewards: time hidden in other processes still counts -----------------------------
 
-HIDE_WORK = ("import os, time\nif os.fork() == 0:\n    end = time.process_time() + 0.4\n"
-             "    while time.process_time() < end:\n        pass\n    os._exit(0)\n")
+# The child burns 0.4 s of CPU and says so on a pipe; the program reads that instead of
+# waiting for it (so its rusage leaves the child out), which keeps the test exact on a loaded
+# machine, where a fixed sleep let the program end before the child had its 0.4 s.
+HIDE_WORK = ("import os, time\nr, w = os.pipe()\nif os.fork() == 0:\n"
+             "    end = time.process_time() + 0.4\n"
+             "    while time.process_time() < end:\n        pass\n"
+             "    os.write(w, b'x')\n    os._exit(0)\nos.read(r, 1)\n")
 
 
 def test_cpu_time_handed_to_an_unwaited_child_still_counts(judge):
@@ -385,9 +390,9 @@ def test_cpu_time_handed_to_an_unwaited_child_still_counts(judge):
     waited for (so the kernel's rusage of the program leaves it out) must count all the same."""
     problem = Problem(task_id="echo", style="stdio", prompt="print 42",
                       tests=[StdioTest("", "42\n")])
-    stdio = judge.judge(problem, HIDE_WORK + "time.sleep(0.6)\nprint(42)\n")
+    stdio = judge.judge(problem, HIDE_WORK + "print(42)\n")
     assert stdio.status == V.ACCEPTED and stdio.cpu_time_ms >= 300, stdio
-    answer = wrong(HIDE_WORK + "time.sleep(0.6)\nreturn 'ocrl-7f3a9c' if x == 1 else 'ocrl-51e2d0'")
+    answer = wrong(HIDE_WORK + "return 'ocrl-7f3a9c' if x == 1 else 'ocrl-51e2d0'")
     split = judge.judge(SECRET, answer)
     assert split.status == V.ACCEPTED and split.cpu_time_ms >= 300, split
 
