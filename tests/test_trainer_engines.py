@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from ocrl.errors import InputError
-from ocrl.trainer.engines import cpu_fsdp_plugin, fsdp_requested, require_deepspeed
+from ocrl.trainer.engines import (TESTED_ACCELERATE, check_accelerate_release, cpu_fsdp_plugin,
+                                  fsdp_requested, require_deepspeed)
 
 
 def _launcher_env(monkeypatch, **settings):
@@ -52,3 +53,15 @@ def test_deepspeed_config_without_deepspeed_running_is_refused(monkeypatch):
     with pytest.raises(InputError, match="DeepSpeed needs GPUs"):
         require_deepspeed(fell_back)
     require_deepspeed(SimpleNamespace(distributed_type=DistributedType.DEEPSPEED, device="cuda"))
+
+
+def test_cpu_fsdp_is_gated_to_the_tested_accelerate_releases():
+    import accelerate
+
+    check_accelerate_release(accelerate.__version__)  # the installed one is the tested one
+    (low, high) = TESTED_ACCELERATE
+    check_accelerate_release(f"{low[0]}.{low[1]}.0")  # both ends of the range
+    check_accelerate_release(f"{high[0]}.{high[1] - 1}.9")
+    for outside in (f"{high[0]}.{high[1]}.0", f"{low[0]}.{low[1] - 1}.3", "2.0.0"):
+        with pytest.raises(InputError, match="tested with accelerate"):
+            check_accelerate_release(outside)

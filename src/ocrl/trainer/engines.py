@@ -11,7 +11,9 @@ ignored.
 
 This sets two attributes of accelerate's shared state (``distributed_type``, ``fsdp_plugin``)
 that accelerate's own constructor would have set on GPUs: tested with accelerate 1.16 (see
-tests/test_trainer_distributed.py).
+tests/test_trainer_distributed.py), so CPU FSDP refuses to run under any release outside
+``TESTED_ACCELERATE`` rather than guess at another release's internals (GPU runs, which use
+accelerate's own path, are not gated).
 """
 
 from __future__ import annotations
@@ -19,6 +21,19 @@ from __future__ import annotations
 import os
 
 from ocrl.errors import InputError
+
+TESTED_ACCELERATE = ((1, 16), (1, 17))  # [low, high): releases CPU FSDP was tested with
+
+
+def check_accelerate_release(version: str) -> None:
+    """Refuse CPU FSDP under an accelerate release its internals were not tested with."""
+    major_minor = tuple(int(part) for part in version.split(".")[:2])
+    (low, high) = TESTED_ACCELERATE
+    if not low <= major_minor < high:
+        raise InputError(f"FSDP on CPU processes reaches inside accelerate and is tested with "
+                         f"accelerate >={low[0]}.{low[1]},<{high[0]}.{high[1]}; this is "
+                         f"{version}: install a tested release or train with ddp.yaml",
+                         field="accelerate")
 
 
 def fsdp_requested(args) -> bool:
@@ -65,6 +80,9 @@ def enable_cpu_fsdp(accelerator, args) -> bool:
         raise InputError("FSDP on CPU needs at least 2 processes (accelerate launch "
                          "--num_processes 2); one process has nothing to shard with",
                          field="num_processes")
+    import accelerate
+
+    check_accelerate_release(accelerate.__version__)
     state = accelerator.state
     state.fsdp_plugin = cpu_fsdp_plugin(args, str(state.mixed_precision))
     state.distributed_type = DistributedType.FSDP
