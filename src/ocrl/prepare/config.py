@@ -21,6 +21,8 @@ TABLE_FIELDS = ("problem_id", "completion", "status", "passed", "prompt", "style
                 "memory_kb", "tests_passed", "tests_total", "origin_id", "source", "interpreter")
 MIXED_ON = ("functional", "reward")
 
+# Shape of the shard files: a work directory of another shape is never resumed.
+_SHARD_LAYOUT = 2
 # Options that change how the work is done, not what it produces.
 _NOT_FINGERPRINTED = {"workers", "out", "resume", "keep_work", "progress"}
 
@@ -156,6 +158,7 @@ def fingerprint(config: PrepareConfig) -> str:
             stat = Path(values[key]).stat()
             values[f"{key}_stat"] = [stat.st_size, stat.st_mtime_ns]
     values["version"] = __version__
+    values["shard_layout"] = _SHARD_LAYOUT
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
 
