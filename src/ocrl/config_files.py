@@ -38,3 +38,38 @@ def reject_unknown_keys(values: dict[str, Any], config_class, *, path: str | Pat
             raise InputError(f"unknown {what} (known: {', '.join(sorted(known))})",
                              path=None if path is None else str(path),
                              field=f"{field_prefix}{key}")
+
+
+def take_config_path(argv: list[str], flags=("--config",)) -> str | None:
+    """Remove ``--config PATH`` (any of ``flags``) from ``argv`` in place; return PATH."""
+    path = None
+    for flag in flags:
+        if flag in argv:
+            at = argv.index(flag)
+            if at + 1 >= len(argv):
+                raise InputError(f"{flag} needs a path")
+            path = argv[at + 1]
+            del argv[at:at + 2]
+    return path
+
+
+def parse_flags(config_class, argv: list[str], *, prog: str, defaults: dict[str, Any],
+                unknown_hint: str):
+    """One ``config_class`` from ``--field value`` flags over ``defaults`` (a YAML file's
+    values), by `transformers.HfArgumentParser`: the one flag mechanism of every verb, so a
+    new config field is a new flag without another edit."""
+    from transformers import HfArgumentParser
+
+    # No abbreviations: a mistyped flag must fail, not silently set a neighbour.
+    parser = HfArgumentParser(config_class, prog=prog, allow_abbrev=False)
+    parser.set_defaults(**defaults)
+    try:
+        config, extra = parser.parse_args_into_dataclasses(
+            args=argv, return_remaining_strings=True, look_for_args_file=False)
+    except SystemExit as exc:  # argparse reports bad values itself, then exits
+        if exc.code == 0:
+            raise
+        raise InputError("invalid command-line arguments (see the message above)") from None
+    if extra:
+        raise InputError(f"unknown arguments: {' '.join(extra)} ({unknown_hint})")
+    return config

@@ -92,29 +92,14 @@ def _columns(items: list[str]) -> dict[str, str]:
 
 def parse_config(argv: list[str]) -> PrepareConfig:
     """Defaults <- YAML (``--config``) <- flags."""
-    from transformers import HfArgumentParser
+    from ocrl.config_files import parse_flags, take_config_path
 
     argv = list(argv)
-    base = PrepareConfig()
-    if "--config" in argv:
-        at = argv.index("--config")
-        if at + 1 >= len(argv):
-            raise InputError("--config needs a path")
-        base = load_config(argv[at + 1])  # validates the file on its own, naming it in errors
-        del argv[at:at + 2]
-    # No abbreviations: a mistyped flag must fail, not silently set a neighbour.
-    parser = HfArgumentParser(flags_class(), prog="ocrl prepare", allow_abbrev=False)
-    parser.set_defaults(**_flat(base))
-    try:
-        flags, extra = parser.parse_args_into_dataclasses(
-            args=argv, return_remaining_strings=True, look_for_args_file=False)
-    except SystemExit as exc:  # argparse reports bad values itself, then exits
-        if exc.code == 0:
-            raise
-        raise InputError("invalid command-line arguments (see the message above)") from None
-    if extra:
-        raise InputError(f"unknown arguments: {' '.join(extra)} (`ocrl prepare --help` lists "
-                         "every flag)")
+    path = take_config_path(argv)
+    # the file is validated on its own, naming it in errors
+    base = load_config(path) if path is not None else PrepareConfig()
+    flags = parse_flags(flags_class(), argv, prog="ocrl prepare", defaults=_flat(base),
+                        unknown_hint="`ocrl prepare --help` lists every flag")
     values = dataclasses.asdict(flags)
     reward = {k[len(_REWARD):]: values.pop(k) for k in list(values) if k.startswith(_REWARD)}
     reward["functions"] = base.reward.functions

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import TrainingArguments
 
 from ocrl.errors import InputError
 
@@ -199,27 +199,11 @@ def read_yaml_config(path: str | Path) -> dict[str, Any]:
 
 def parse_config(argv: list[str]) -> OfflineRLConfig:
     """Build the config from ``[--config c.yaml] [--field value ...]``: file, then flags."""
+    from ocrl.config_files import parse_flags, take_config_path
+
     argv = list(argv)
-    config_path = None
-    for flag in ("--config", "--config_file"):
-        if flag in argv:
-            at = argv.index(flag)
-            if at + 1 >= len(argv):
-                raise InputError(f"{flag} needs a path")
-            config_path = argv[at + 1]
-            del argv[at:at + 2]
-    # No abbreviations: a mistyped flag must fail, not silently set a neighbour.
-    parser = HfArgumentParser(OfflineRLConfig, prog="ocrl train", allow_abbrev=False)
-    if config_path is not None:
-        parser.set_defaults(**read_yaml_config(config_path))
-    try:
-        (config, extra) = parser.parse_args_into_dataclasses(
-            args=argv, return_remaining_strings=True, look_for_args_file=False)
-    except SystemExit as exc:  # argparse reports bad values itself, then exits
-        if exc.code == 0:
-            raise
-        raise InputError("invalid command-line arguments (see the message above)") from None
-    if extra:
-        raise InputError(f"unknown arguments: {' '.join(extra)} (every OfflineRLConfig and "
-                         "TrainingArguments field is a --name value flag)")
-    return config
+    config_path = take_config_path(argv, ("--config", "--config_file"))
+    return parse_flags(OfflineRLConfig, argv, prog="ocrl train",
+                       defaults=read_yaml_config(config_path) if config_path else {},
+                       unknown_hint="every OfflineRLConfig and TrainingArguments field is a "
+                                    "--name value flag")
