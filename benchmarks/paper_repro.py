@@ -53,6 +53,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ocrl.atomic import write_json_atomic
+from ocrl.grouping import difficulty_buckets
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data" / "humaneval"
@@ -166,17 +167,6 @@ def pass_rates(labels: Path) -> dict[str, float]:
     return {task: c / n for task, (c, n) in counts.items()}
 
 
-def difficulty_buckets(rates: dict[str, float]) -> dict[str, str]:
-    """Tertiles of the logged model's pass rate: the lowest third is hard. Ties at a cut go to
-    the same bucket (many problems share a pass rate of 0 or 1)."""
-    ordered = sorted(rates.values())
-    low = ordered[len(ordered) // 3]
-    high = ordered[2 * len(ordered) // 3]
-    return {task: "hard" if r < low or r == 0.0 else ("easy" if r >= high and r > low
-                                                       else "medium")
-            for task, r in rates.items()}
-
-
 def heldout_parts(args) -> tuple[list, list]:
     """(validation, test) problems. MBPP: a seeded shuffle of all of them, the first
     --validation-problems for validation, fixed by --split-seed alone, so every run and every
@@ -208,7 +198,7 @@ def bucketed_split(args, labels: Path):
     missing = [p.task_id for p in problems if p.task_id not in rates]
     if missing:
         sys.exit(f"{labels}: no labelled samples for {missing[0]} ({len(missing)} problems)")
-    buckets = difficulty_buckets(rates)
+    buckets = difficulty_buckets(rates, {})
     for problem in problems:
         problem.difficulty = buckets[problem.task_id]
     if args.heldout in ("mbpp", "codenet"):
@@ -245,8 +235,9 @@ def make_split(args, out: Path, labels: Path) -> dict:
             "train_accepted_share": sum(train_labels.column("passed").to_pylist())
             / max(1, train_labels.num_rows),
             "buckets_train": count_buckets(train), "buckets_heldout": count_buckets(held_out),
-            "bucket_rule": "tertiles of CodeGen-16B pass rate over all 164 problems; "
-                           "pass rate 0 is always hard",
+            "bucket_rule": "ocrl.grouping.difficulty_buckets: tertiles of CodeGen-16B pass "
+                           "rate over all 164 problems, ties at a cut in the easier bucket, "
+                           "pass rate 0 always hard",
             "overlap": sorted(train_ids & {p.task_id for p in held_out})}
     if args.heldout in ("mbpp", "codenet"):
         validation, test = heldout_parts(args)

@@ -72,6 +72,15 @@ def test_split_is_deterministic_disjoint_and_proportional():
     assert {split_of(p, 0, (0, 0, 1)) for p in ids[:100]} == {"test"}
 
 
+def test_unsolved_problems_are_always_hard():
+    # Sorted 1 - rate: 0.1, 0.5, 0.8, 0.9, 1, 1 -> cuts at index 1 (0.5) and 3 (0.9); the two
+    # unsolved problems tie at the top, where the quantile rule alone would say medium.
+    rates = {"a": 0.0, "b": 0.0, "c": 0.1, "d": 0.2, "e": 0.5, "f": 0.9}
+    assert difficulty_buckets(rates, {}) == {
+        "a": "hard", "b": "hard", "c": "medium", "d": "medium", "e": "easy", "f": "easy"}
+    assert set(difficulty_buckets({"a": 0.0, "b": 0.0, "c": 0.0}, {}).values()) == {"hard"}
+
+
 def test_quantile_buckets_hand_computed():
     # Three scores: cuts at ranks floor(1/3 * 2) = 0 and floor(2/3 * 2) = 1.
     assert quantile_buckets({"a": 0.1, "b": 0.5, "c": 0.9}) == \

@@ -1,4 +1,4 @@
-"""The pure parts of benchmarks/paper_repro.py: difficulty buckets, the run plan, eval tags."""
+"""The pure parts of benchmarks/paper_repro.py: the run plan, eval tags, held-out parts."""
 
 from __future__ import annotations
 
@@ -12,13 +12,11 @@ def repro():
     return load_benchmark("paper_repro")
 
 
-def test_difficulty_buckets_are_tertiles_with_zero_always_hard(repro):
-    # Sorted rates: 0, 0, 0.1, 0.2, 0.5, 0.9 -> cuts at index 2 (0.1) and 4 (0.5).
-    rates = {"a": 0.0, "b": 0.0, "c": 0.1, "d": 0.2, "e": 0.5, "f": 0.9}
-    assert repro.difficulty_buckets(rates) == {
-        "a": "hard", "b": "hard", "c": "medium", "d": "medium", "e": "easy", "f": "easy"}
-    # Everything at 0: all hard, never "easy" because of a tie at the cut.
-    assert set(repro.difficulty_buckets({"a": 0.0, "b": 0.0, "c": 0.0}).values()) == {"hard"}
+def test_difficulty_is_grouping_s(repro):
+    # one difficulty rule in the codebase (ocrl.grouping), tested in tests/test_grouping.py
+    from ocrl import grouping
+
+    assert repro.difficulty_buckets is grouping.difficulty_buckets
 
 
 def test_run_plan_names_first_seed_plainly_and_lora_runs_apart(repro):

@@ -168,9 +168,14 @@ def difficulty_buckets(pass_rates: dict[str, float | None], ratings: dict[str, f
                        quantiles: Sequence[float] = (1 / 3, 2 / 3)) -> dict[str, str | None]:
     """easy / medium / hard per problem. ``source`` "pass_rate" ranks problems by the share of
     accepted samples (lower = harder); "rating" ranks rated problems by CodeNet's rating and
-    the unrated ones by pass rate. Problems with neither get None."""
+    the unrated ones by pass rate. Problems with neither get None.
+
+    A pass rate of 0 is always hard: logs of a weak model leave many problems unsolved, and
+    quantile cuts through that many ties (equal scores share the lower bucket) would call
+    them medium, or all of them easy when nothing passed anywhere."""
     by_pass = quantile_buckets({k: 1.0 - v for k, v in pass_rates.items() if v is not None},
                                quantiles)
+    by_pass.update({k: BUCKETS[-1] for k, v in pass_rates.items() if v == 0.0})
     result: dict[str, str | None] = {k: by_pass.get(k) for k in pass_rates}
     if source == "rating":
         rated = {k: float(v) for k, v in ratings.items() if v is not None}
