@@ -7,7 +7,8 @@ import pytest
 
 from ocrl.errors import InputError
 from ocrl.evaluation.metrics import compute_metrics
-from ocrl.report import build_report, paired_bootstrap, read_training_scalars
+from ocrl.report import build_report, paired_bootstrap
+from ocrl.report_plots import read_training_scalars
 
 
 def test_bootstrap_of_identical_runs_is_zero():
