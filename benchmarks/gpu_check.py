@@ -96,7 +96,7 @@ def check_bf16(tmp: Path) -> dict:
 
 
 def check_sampler(model: str | None, prompts: int) -> dict:
-    from ocrl.evaluation.sampler import vllm_available
+    from ocrl.evaluation.vllm_sampler import vllm_available
 
     if model is None or not vllm_available():
         return {"skipped": "needs --model and vLLM installed"}
@@ -104,7 +104,8 @@ def check_sampler(model: str | None, prompts: int) -> dict:
 
     from ocrl import prompting
     from ocrl.evaluation.problem_sources import humaneval_problems
-    from ocrl.evaluation.sampler import SamplingConfig, TransformersSampler, VLLMSampler
+    from ocrl.evaluation.sampler import SamplingConfig, TransformersSampler
+    from ocrl.evaluation.vllm_sampler import VLLMSampler
     from ocrl.models import load_model_and_tokenizer
 
     model_obj, tokenizer = load_model_and_tokenizer(model, dtype=torch.float32)

@@ -9,9 +9,10 @@ import types
 import pytest
 
 from ocrl.errors import InputError
-from ocrl.evaluation import sampler as sampler_module
+from ocrl.evaluation import vllm_sampler as sampler_module
 from ocrl.evaluation.run import EvalConfig, use_vllm
-from ocrl.evaluation.sampler import SamplingConfig, VLLMSampler
+from ocrl.evaluation.sampler import SamplingConfig
+from ocrl.evaluation.vllm_sampler import VLLMSampler
 
 
 class _Tokenizer:

@@ -170,7 +170,7 @@ def _chunk_path(out: Path, index: int) -> Path:
 
 
 def use_vllm(config: SampleConfig) -> bool:
-    from ocrl.evaluation.sampler import vllm_available
+    from ocrl.evaluation.vllm_sampler import vllm_available
 
     if config.backend == "vllm" and not vllm_available():
         raise InputError("backend vllm needs the vllm package and a CUDA GPU", field="backend")
@@ -215,7 +215,8 @@ def _load(config: SampleConfig, model_dir: Path, vllm: bool):
 
 def _make_sampler(model, tokenizer, model_dir: Path, fmt: str, styles: set[str]):
     from ocrl import prompting
-    from ocrl.evaluation.sampler import TransformersSampler, VLLMSampler
+    from ocrl.evaluation.sampler import TransformersSampler
+    from ocrl.evaluation.vllm_sampler import VLLMSampler
 
     add_special = prompting.add_special_tokens(fmt)
     if model is None:

@@ -1,4 +1,4 @@
-"""Sampling completions: transformers on CPU or GPU by default, vLLM when available.
+"""Sampling completions with transformers, on CPU or GPU (vLLM: ``vllm_sampler.py``).
 
 The transformers path is a small continuous-batching loop around the model's forward pass:
 up to ``batch_size`` sequences decode together with a KV cache; a sequence that ends (EOS,
@@ -11,6 +11,11 @@ and instruction) is computed once, the cache is trimmed of columns that only pad
 still uses, and decode steps write into spare cache columns in place. Models whose layers are
 not all plain full attention (sliding-window or hybrid attention) fall back to batched
 ``model.generate``.
+
+Over 400 lines on purpose: the decode loop, the prefill planner and the in-place cache layer
+share one invariant (row i of every cache layer is sequence i of the batch, its columns
+left-padded to a common width) that each of them maintains; split apart, each file would
+only be readable beside the others.
 """
 
 from __future__ import annotations
@@ -556,59 +561,3 @@ def _make_text_stopping_criteria(tokenizer, prompt_width: int, is_done: Callable
             return self.done.clone()
 
     return TextStop()
-
-
-class VLLMSampler:
-    """The same interface on vLLM, used when vLLM is installed and a GPU is present.
-
-    vLLM cannot stop on a predicate, so chat answers run to EOS and are cut afterwards."""
-
-    def __init__(self, model_dir: str, tokenizer, *, add_special_tokens: bool = True,
-                 stop: Sequence[str] = ()):
-        from vllm import LLM
-
-        self.llm = LLM(model=str(model_dir), tokenizer=str(model_dir), seed=0)
-        self.tokenizer = tokenizer
-        self.add_special_tokens = add_special_tokens
-        self.stop = list(stop)
-        self.stats = SamplerStats()
-
-    def generate(self, prompts: Sequence[str], config: SamplingConfig,
-                 is_done: Callable[[str], bool] | None = None, seed_key=0,
-                 progress=None) -> list[list[Generation]]:
-        from vllm import SamplingParams
-
-        params = SamplingParams(
-            n=config.n, temperature=max(config.temperature, 0.0),
-            top_p=config.top_p if config.temperature > 0 else 1.0,
-            max_tokens=config.max_new_tokens, stop=self.stop or None,
-            seed=derive_seed(config.seed, seed_key))
-        inputs = [{"prompt_token_ids": self.tokenizer(
-            p, add_special_tokens=self.add_special_tokens).input_ids} for p in prompts]
-        began = time.perf_counter()
-        outputs = self.llm.generate(inputs, params, use_tqdm=False)
-        self.stats.generate_seconds += time.perf_counter() - began
-        self.stats.batches += 1
-        results = []
-        for output in outputs:
-            row = []
-            for choice in output.outputs:
-                self.stats.generated_tokens += len(choice.token_ids)
-                row.append(Generation(text=choice.text, n_tokens=len(choice.token_ids),
-                                      finish="length" if choice.finish_reason == "length"
-                                      else "stop"))
-            results.append(row)
-        if progress is not None:
-            progress.update(len(prompts) * config.n)
-        return results
-
-
-def vllm_available() -> bool:
-    """vLLM is used only when it is installed and a CUDA GPU is present."""
-    import importlib.util
-
-    if importlib.util.find_spec("vllm") is None:
-        return False
-    import torch
-
-    return torch.cuda.is_available()
