@@ -32,7 +32,7 @@ def test_quickstart_runs_every_stage_and_resumes(tmp_path):
     out = tmp_path / "qs"
     args = ["quickstart", "--out", str(out), "--model", str(model), "--train-problems", "3",
             "--eval-problems", "2", "--samples-per-problem", "2", "--max-new-tokens", "8",
-            "--max-steps", "1", "--timeout", "2"]
+            "--max-steps", "1", "--timeout", "2", "--collection-dtype", "bfloat16"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "quickstart_summary.json").read_text())
@@ -47,12 +47,27 @@ def test_quickstart_runs_every_stage_and_resumes(tmp_path):
     manifest = json.loads((out / "data" / "manifest.json").read_text())
     assert manifest["counts"]["groups"] >= 1  # canonical (accepted) vs the tiny model's noise
     assert (out / "report" / "report.md").read_text().startswith("# ocrl report")
+    # training data sampled in bf16 (asked for here), every evaluation in the stored float32
+    base_train = json.loads((out / "base_samples_train" / "metrics.json").read_text())
+    assert base_train["model"]["dtype"] == "bfloat16"
+    assert {json.loads((out / "eval" / n / "metrics.json").read_text())["model"]["dtype"]
+            for n in ("base", "sft", "offline_rl")} == {"float32"}
     assert (out / "report" / "pass1_by_difficulty.png").stat().st_size > 1000
     # A second run finds every stage done and redoes none of the work.
     stamp = (out / "train" / "sft" / "train_summary.json").stat().st_mtime
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
     assert (out / "train" / "sft" / "train_summary.json").stat().st_mtime == stamp
+
+
+def test_collection_dtype_is_bf16_only_where_the_cpu_multiplies_it():
+    from ocrl.quickstart import collection_dtype
+
+    assert collection_dtype("auto", {"avx2", "avx512_bf16"}, has_gpu=False) == "bfloat16"
+    assert collection_dtype("auto", {"amx_bf16"}, has_gpu=False) == "bfloat16"
+    assert collection_dtype("auto", {"avx2", "avx512f"}, has_gpu=False) == "auto"
+    assert collection_dtype("auto", {"avx512_bf16"}, has_gpu=True) == "auto"
+    assert collection_dtype("float32", {"avx512_bf16"}, has_gpu=False) == "float32"
 
 
 def test_answer_token_cap_fits_the_whole_function_the_chat_format_asks_for():

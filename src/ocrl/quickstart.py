@@ -43,6 +43,11 @@ class QuickstartConfig:
     groups_per_step: int = 1
     batch_size: int = 32  # sequences generated together
     timeout_s: float = 3.0
+    # Weights' precision for sampling the *training* data only (evaluation always uses the
+    # weights as stored): "auto" is bfloat16 on a CPU with native bf16 matmul (1.54x the
+    # tokens/s of float32 on this project's machine; the samples differ from float32's as one
+    # draw differs from another), otherwise as stored.
+    collection_dtype: str = "auto"
 
 
 def split_halves(problems: list[Problem], seed: int) -> tuple[list[Problem], list[Problem]]:
@@ -72,6 +77,28 @@ def answer_token_cap(problems: list[Problem], tokenizer, prompt_format: str,
         raise ValueError("no canonical solution to size the token cap from; "
                          "pass --max-new-tokens")
     return -(-longest // multiple) * multiple
+
+
+def collection_dtype(requested: str, cpu_flags: set[str], has_gpu: bool) -> str:
+    """The dtype the training problems are sampled in: ``requested`` unless it is "auto",
+    which means bfloat16 on a CPU that multiplies bf16 natively, else the stored weights'."""
+    if requested != "auto":
+        return requested
+    if not has_gpu and cpu_flags & {"avx512_bf16", "amx_bf16"}:
+        return "bfloat16"
+    return "auto"
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (Linux); empty where /proc/cpuinfo cannot be read."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()
 
 
 def _stage(title: str) -> None:
@@ -152,9 +179,10 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     started = time.time()
     base_train = out / "base_samples_train"
     if not _done(base_train / "metrics.json"):
+        dtype = collection_dtype(config.collection_dtype, cpu_flags(), _has_gpu())
         run_eval(EvalConfig(model=str(model_dir), problems=str(train_jsonl),
                             n=config.samples_per_problem, temperature=config.temperature,
-                            **sampling), base_train)
+                            dtype=dtype, **sampling), base_train)
     timed("sample_and_judge_train", started)
 
     _stage("3/6 offline dataset: canonical solutions + judged base samples -> groups")

@@ -34,6 +34,10 @@ def quickstart_command(
     groups_per_step: int = typer.Option(DEFAULTS.groups_per_step, help="Groups per step."),
     batch_size: int = typer.Option(DEFAULTS.batch_size, help="Sequences generated together."),
     timeout: float = typer.Option(DEFAULTS.timeout_s, help="Sandbox seconds per sample."),
+    collection_dtype: str = typer.Option(
+        DEFAULTS.collection_dtype, help="Weights' precision for sampling the training problems "
+        "only: auto (bfloat16 on a CPU with native bf16, else as stored) | float32 | bfloat16. "
+        "Evaluation always uses the weights as stored."),
 ) -> None:
     """The whole pipeline on HumanEval, a demonstration on a tiny budget.
 
@@ -47,4 +51,4 @@ def quickstart_command(
         eval_problems=eval_problems, samples_per_problem=samples_per_problem,
         temperature=temperature, max_new_tokens=max_new_tokens, max_steps=max_steps,
         learning_rate=learning_rate, groups_per_step=groups_per_step, batch_size=batch_size,
-        timeout_s=timeout))
+        timeout_s=timeout, collection_dtype=collection_dtype))

@@ -194,6 +194,13 @@ def load_sampler(config: SampleConfig, problems: list[Problem]):
     return model_dir, tokenizer, fmt, format_source, sampler, "vllm" if vllm else "transformers"
 
 
+def weights_dtype(sampler, requested: str) -> str:
+    """The precision the sampler's weights are in ("float32", "bfloat16", ...): what produced
+    the answers, recorded with them (vLLM, which loads its own weights: the dtype asked for)."""
+    weights = getattr(getattr(sampler, "model", None), "dtype", None)
+    return str(weights).removeprefix("torch.") if weights is not None else requested
+
+
 def _load(config: SampleConfig, model_dir: Path, vllm: bool):
     """(model or None, tokenizer); vLLM loads the weights itself."""
     if vllm:
@@ -346,11 +353,12 @@ def run_eval(config: EvalConfig, out: str | Path, *, overwrite: bool = False,
         bar.close()
 
     return _finish(config, out, chunks, model_dir, model_hash, fmt, format_source, backend,
+                   weights_dtype(sampler, config.dtype),
                    resumed_chunks=len(done), wall_seconds=time.perf_counter() - began)
 
 
 def _finish(config: EvalConfig, out: Path, chunks, model_dir: Path, model_hash: str, fmt: str,
-            format_source: str, backend: str, *, resumed_chunks: int,
+            format_source: str, backend: str, dtype: str, *, resumed_chunks: int,
             wall_seconds: float) -> dict:
     paths = [_chunk_path(out, index) for index in range(len(chunks))]
     table = pa.concat_tables([pq.read_table(path).replace_schema_metadata(None)
@@ -365,7 +373,8 @@ def _finish(config: EvalConfig, out: Path, chunks, model_dir: Path, model_hash: 
         **metrics,
         "config": {**asdict(config), "ks": list(config.ks)},
         "model": {"name": config.model, "path": str(model_dir), "hash": model_hash,
-                  "prompt_format": fmt, "prompt_format_source": format_source},
+                  "prompt_format": fmt, "prompt_format_source": format_source,
+                  "dtype": dtype},
         "seed": config.seed,
         "backend": backend,
         "timing": {

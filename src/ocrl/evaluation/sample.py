@@ -70,8 +70,7 @@ def run_sample(config: SampleConfig, out: str | Path, *, show_progress: bool = T
     began = time.perf_counter()
     problems = load_eval_problems(config.problems, config.split, config.limit)
     model_dir, tokenizer, fmt, _, sampler, _ = eval_run.load_sampler(config, problems)
-    weights = getattr(getattr(sampler, "model", None), "dtype", None)
-    dtype = str(weights).removeprefix("torch.") if weights is not None else config.dtype
+    dtype = eval_run.weights_dtype(sampler, config.dtype)
     identity = {"model_hash": model_fingerprint(model_dir), "prompt_format": fmt,
                 "problems_hash": problems_fingerprint(problems),
                 **{k: v for k, v in asdict(config).items() if k not in ("threads", "dtype")},
