@@ -83,8 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(its validation.jsonl and test.jsonl are the held-out parts; train "
                         "with --problems DIR/train.jsonl --samples DIR/logs.jsonl.gz)"),
     p.add_argument("--mbpp-split", choices=["validation", "test"], default="validation",
-                   # the part of MBPP, or of CodeNet with --heldout codenet
-                   help="which MBPP part to evaluate: choose settings on validation only")
+                   help="which part of MBPP (or of CodeNet, with --heldout codenet) to "
+                        "evaluate: choose settings on validation only")
     p.add_argument("--validation-problems", type=int, default=60,
                    help="MBPP problems in the validation part (seeded by --split-seed)")
     p.add_argument("--eval-problems", type=int, default=30,
