@@ -84,6 +84,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-new-tokens", type=int, default=384)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", default="auto",
+                   help="weights' precision for collecting (auto: as stored; bfloat16 is 1.54x "
+                        "faster on a CPU with native bf16 and samples a slightly different "
+                        "distribution; each row records it)")
     p.add_argument("--stop-after", choices=["problems", "pool", "split", "sample"],
                    default="sample", help="stop after this stage")
     return p.parse_args(argv)
@@ -243,11 +247,12 @@ def stage_sample(args, out: Path) -> dict:
     summary = run_sample(SampleConfig(model=args.model, problems=str(out / "train.jsonl"),
                                       n=args.k, temperature=args.temperature,
                                       max_new_tokens=args.max_new_tokens,
-                                      batch_size=args.batch_size, seed=args.seed),
+                                      batch_size=args.batch_size, seed=args.seed,
+                                      dtype=args.dtype),
                          out / "logs.jsonl.gz")
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cost = {**summary, "cpu_s_this_run": round(usage.ru_utime + usage.ru_stime - cpu0, 1),
-            "wall_s_this_run": round(time.time() - wall0, 1), "k": args.k,
+            "wall_s_this_run": round(time.time() - wall0, 1), "k": args.k, "dtype": args.dtype,
             "temperature": args.temperature, "max_new_tokens": args.max_new_tokens,
             "cpu_cores": os.cpu_count(), "load_average_before": [round(x, 2) for x in load0],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
