@@ -169,6 +169,11 @@ def test_report_buckets_by_a_reference_runs_own_pass_rate(tmp_path):
             "1.000 (+1.000 [+1.000, +1.000]) |") in report
     assert "hard (1)" in report
 
+    assert "Biased" not in report
+    # the reference among the compared runs: its own samples chose the buckets, said so
+    build_report([reference, tuned], tmp_path / "r3", difficulty_from=reference)
+    assert "**Biased:**" in (tmp_path / "r3" / "report.md").read_text()
+
     partial = write_run(tmp_path / "partial", "m", {"x": 0})
     with pytest.raises(InputError, match="no result for 2 problem"):
         build_report([base, tuned], tmp_path / "r2", difficulty_from=partial)

@@ -313,8 +313,15 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *,
             f"({reference.path}, {samples} samples per problem)", "",
             "hard: it never passed; medium: below half its samples; easy: half or more "
             "(problems per bucket in parentheses). Each cell: pass@1 (difference to "
-            f"`{runs[0].name}` [paired bootstrap 95% interval within the bucket]).", "",
-            bucketed_table(by_reference, runs), ""]
+            f"`{runs[0].name}` [paired bootstrap 95% interval within the bucket]).", ""]
+        if any(run.path.resolve() == reference.path.resolve() for run in runs):
+            # Buckets chosen on a run's own samples: its pass@1 in "hard" is 0 by construction
+            # and every other run's differences there lean positive (selection on noise).
+            sections += [f"**Biased:** `{reference.name}` is both the reference and a compared "
+                         "run, so the buckets were chosen on its own samples; compare runs on "
+                         "samples other than the ones that set the buckets (e.g. greedy runs "
+                         "against a sampled reference).", ""]
+        sections += [bucketed_table(by_reference, runs), ""]
     if curves is not None:
         sections += ["## Training curves", "", f"![training curves]({curves.name})", ""]
     markdown = "\n".join(sections)
