@@ -15,7 +15,7 @@ import torch  # noqa: E402
 from tiny_lm import uneven_groups  # noqa: E402
 
 from ocrl.trainer.config import parse_config  # noqa: E402
-from ocrl.trainer.pipeline import build_trainer  # noqa: E402
+from ocrl.trainer.pipeline import build_trainer, end_distributed  # noqa: E402
 
 AGGREGATIONS = ("token_mean", "sequence_mean", "group_mean", "sum_over_max_length")
 
@@ -44,3 +44,4 @@ def main(out: str, model_dir: str) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2])
+    end_distributed()  # a clean exit: gloo's threads down before the interpreter

@@ -18,7 +18,7 @@ import torch  # noqa: E402
 from tiny_lm import pattern_groups  # noqa: E402
 
 from ocrl.trainer.config import parse_config  # noqa: E402
-from ocrl.trainer.pipeline import build_trainer, distributed_setup  # noqa: E402
+from ocrl.trainer.pipeline import build_trainer, distributed_setup, end_distributed  # noqa: E402,E501
 
 
 def holding(model) -> dict:
@@ -62,3 +62,4 @@ def main(out: str, model_dir: str, tag: str) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2], sys.argv[3])
+    end_distributed()  # a clean exit: gloo's threads down before the interpreter

@@ -19,7 +19,7 @@ from tiny_lm import pattern_groups  # noqa: E402
 from ocrl.trainer import ref_logprobs  # noqa: E402
 from ocrl.trainer.config import parse_config  # noqa: E402
 from ocrl.trainer.data import reference_for  # noqa: E402
-from ocrl.trainer.pipeline import build_trainer  # noqa: E402
+from ocrl.trainer.pipeline import build_trainer, end_distributed  # noqa: E402
 
 
 def main(out: str, model_dir: str, tag: str) -> None:
@@ -50,3 +50,4 @@ def main(out: str, model_dir: str, tag: str) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2], sys.argv[3])
+    end_distributed()  # a clean exit: gloo's threads down before the interpreter

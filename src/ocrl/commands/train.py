@@ -44,10 +44,11 @@ def main(argv: list[str]) -> dict | None:
         HfArgumentParser(OfflineRLConfig, prog="ocrl train").print_help()
         return None
     from ocrl.trainer.config import parse_config
-    from ocrl.trainer.pipeline import run_training
+    from ocrl.trainer.pipeline import end_distributed, run_training
 
     config = parse_config(argv)
     summary = run_training(config)
+    end_distributed()
     if config.process_index == 0:
         metrics = summary.get("final_metrics", {})
         rows = [("method", summary["method"]), ("optimizer steps", str(summary["global_step"])),

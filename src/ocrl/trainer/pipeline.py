@@ -170,6 +170,17 @@ def build_trainer(args: OfflineRLConfig, *, groups=None, model=None,
     return PreparedRun(trainer, tokenizer, base_dir, prompt_format, extra)
 
 
+def end_distributed() -> None:
+    """Leave the process group cleanly once every process is done: a process that exits with
+    gloo's threads still up can die in `std::terminate` (SIGABRT) after its work is saved,
+    failing the launch. A no-op without a process group."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def run_training(args: OfflineRLConfig, *, groups=None, model=None, tokenizer=None) -> dict:
     """Train as ``args`` says, save the model, and return the summary also written to
     OUT/train_summary.json. Resumes from OUT's last checkpoint when there is one."""
