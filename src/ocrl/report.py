@@ -162,9 +162,9 @@ def pass_rate_buckets(rates: dict[str, float], *, easy_from: float = 0.5) -> dic
     """hard / medium / easy per problem from a reference run's own pass rate over its samples:
     hard if it never passed, easy from ``easy_from`` up, medium between.
 
-    Fixed cut points rather than the quantiles `ocrl.grouping.difficulty_buckets` ranks
-    logged data by: a weak model sampled 5 times passes most problems 0 times, and quantile
-    cuts through so many ties would put hard and easy problems in one bucket."""
+    Fixed cut points rather than the tertiles `ocrl.grouping.difficulty_buckets` ranks logged
+    data by: n samples give n + 1 possible pass rates, and a weak model sampled 5 times passes
+    most problems 0 times, so tertiles would cut through ties, not between difficulties."""
     if not 0.0 < easy_from <= 1.0:
         raise ValueError(f"easy_from must be in (0, 1], got {easy_from}")
     return {problem: "hard" if rate <= 0.0 else ("easy" if rate >= easy_from else "medium")
