@@ -217,3 +217,24 @@ def test_a_run_bounded_by_max_steps_visits_a_seeded_subset():
                              gradient_accumulation_steps=2, seed=1)
     assert visited(max_steps=10, per_device_train_batch_size=2) == data["group_id"]
     assert visited(num_train_epochs=1) == data["group_id"]  # no max_steps: every group
+
+
+@pytest.mark.parametrize("argv", [[], ["--help"], ["-h"]])
+def test_train_and_prepare_print_every_flag_on_help(capsys, argv):
+    from ocrl.commands import prepare as prepare_command
+    from ocrl.commands import train as train_command
+
+    assert train_command.main(list(argv)) is None
+    out = capsys.readouterr().out
+    assert out.startswith("Usage: ocrl train") and "--max_steps" in out
+    assert prepare_command.main(list(argv)) is None
+    out = capsys.readouterr().out
+    assert out.startswith("Usage: ocrl prepare") and "--group_size" in out
+
+
+def test_no_help_without_asking(capsys):
+    from ocrl.config_files import show_help
+    from ocrl.trainer.config import OfflineRLConfig
+
+    assert show_help(["--model", "m"], OfflineRLConfig, prog="ocrl train", usage="u") is False
+    assert capsys.readouterr().out == ""

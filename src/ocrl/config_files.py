@@ -53,15 +53,29 @@ def take_config_path(argv: list[str], flags=("--config",)) -> str | None:
     return path
 
 
+def _flags_parser(config_class, prog: str):
+    from transformers import HfArgumentParser
+
+    # No abbreviations: a mistyped flag must fail, not silently set a neighbour.
+    return HfArgumentParser(config_class, prog=prog, allow_abbrev=False)
+
+
+def show_help(argv: list[str], config_class, *, prog: str, usage: str) -> bool:
+    """Print ``usage`` and every flag of ``config_class`` when ``argv`` is empty or asks for
+    help; True when it did (the verb then has nothing else to do)."""
+    if argv and "--help" not in argv and "-h" not in argv:
+        return False
+    print(usage)
+    _flags_parser(config_class, prog).print_help()
+    return True
+
+
 def parse_flags(config_class, argv: list[str], *, prog: str, defaults: dict[str, Any],
                 unknown_hint: str):
     """One ``config_class`` from ``--field value`` flags over ``defaults`` (a YAML file's
     values), by `transformers.HfArgumentParser`: the one flag mechanism of every verb, so a
     new config field is a new flag without another edit."""
-    from transformers import HfArgumentParser
-
-    # No abbreviations: a mistyped flag must fail, not silently set a neighbour.
-    parser = HfArgumentParser(config_class, prog=prog, allow_abbrev=False)
+    parser = _flags_parser(config_class, prog)
     parser.set_defaults(**defaults)
     try:
         config, extra = parser.parse_args_into_dataclasses(

@@ -151,11 +151,9 @@ def prepare_command(ctx: typer.Context) -> None:
 
 
 def main(argv: list[str]) -> dict | None:
-    if not argv or "--help" in argv or "-h" in argv:
-        from transformers import HfArgumentParser
+    from ocrl.config_files import show_help
 
-        print(USAGE)
-        HfArgumentParser(flags_class(), prog="ocrl prepare").print_help()
+    if show_help(argv, flags_class(), prog="ocrl prepare", usage=USAGE):
         return None
     config = parse_config(argv)
     manifest = prepare(config)

@@ -35,13 +35,10 @@ def train_command(ctx: typer.Context) -> None:
 
 
 def main(argv: list[str]) -> dict | None:
-    if not argv or "--help" in argv or "-h" in argv:
-        from transformers import HfArgumentParser
+    from ocrl.config_files import show_help
+    from ocrl.trainer.config import OfflineRLConfig
 
-        from ocrl.trainer.config import OfflineRLConfig
-
-        print(USAGE)
-        HfArgumentParser(OfflineRLConfig, prog="ocrl train").print_help()
+    if show_help(argv, OfflineRLConfig, prog="ocrl train", usage=USAGE):
         return None
     from ocrl.trainer.config import parse_config
     from ocrl.trainer.pipeline import end_distributed, run_training
