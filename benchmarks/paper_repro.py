@@ -118,6 +118,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--online-completion-length", type=int, default=None,
                    help="tokens generated per grpo_online completion (default: the above)")
     p.add_argument("--max-prompt-length", type=int, default=384)
+    p.add_argument("--mixed-on", choices=["functional", "reward"], default="functional",
+                   help="ocrl prepare's rule for a mixed group. Where no logged sample is "
+                        "Accepted (CodeNet logs of a small model) only `reward` keeps groups: "
+                        "their samples differ in parsing and in tests passed")
+    p.add_argument("--partial-credit", action="store_true",
+                   help="functional reward of a rejected sample = tests passed / total")
     p.add_argument("--lora", action="store_true", help="also train every method with LoRA")
     p.add_argument("--methods", nargs="+",
                    default=["sft", "dpo", "offline_rl", "offline_rl_ref", "grpo_online"])
@@ -265,15 +271,25 @@ def heldout_file(args, out: Path, labels: Path) -> Path:
 
 def ensure_prepared(args, out: Path) -> Path:
     data = out / "data"
-    if (data / "manifest.json").exists():
+    wanted = {"mixed_on": args.mixed_on, "partial_credit": args.partial_credit}
+    manifest = data / "manifest.json"
+    if manifest.exists():
+        config = json.loads(manifest.read_text(encoding="utf-8"))["config"]
+        made = {"mixed_on": config["mixed_on"],
+                "partial_credit": config["reward"]["partial_credit"]}
+        if made != wanted:  # every run of OUT must train on the same groups
+            sys.exit(f"{data} was prepared with {made}, not {wanted}: use another --out")
         return data
     from ocrl.prepare import PrepareConfig, prepare
+    from ocrl.rewards import RewardConfig
 
-    log("prepare: training half's labelled samples -> groups of 4")
+    log(f"prepare: training half's labelled samples -> groups of 4 ({wanted})")
     prepare(PrepareConfig(source="labelled", path=str(out / "train_labels.parquet"),
                           problems=str(out / "train_problems.jsonl"), out=str(data),
                           group_size="4", split_fractions=[1.0, 0.0, 0.0],
-                          seed=args.split_seed, split_seed=args.split_seed))
+                          seed=args.split_seed, split_seed=args.split_seed,
+                          mixed_on=args.mixed_on,
+                          reward=RewardConfig(partial_credit=args.partial_credit)))
     return data
 
 
@@ -311,6 +327,9 @@ def run_specs(args) -> list[dict]:
             "offline_rl_ref": {"method": "offline_rl", "advantage": "rloo", "loss": "ref_clip",
                                "kl_beta": args.kl_beta},
             "offline_rl_default": {"method": "offline_rl"},
+            # Advantages divided by the group's reward spread: where rewards differ by the
+            # syntactic weight alone (0.1), RLOO's advantages are a tenth of a pass/fail's.
+            "offline_rl_grpo": {"method": "offline_rl", "advantage": "grpo"},
             "grpo_online": {"method": "grpo_online"}}
     unknown = [m for m in args.methods if m not in base]
     if unknown:

@@ -127,3 +127,24 @@ def test_lookup_suspects_hold_a_test_input_verbatim(repro):
     assert not repro.lookup_suspect("a, b = map(int, input().split())\nprint(a + b)\n", tests)
     # a 3-character input line ("7 8") is too common to say anything
     assert not repro.lookup_suspect("print(sum(map(int, '7 8'.split())))\n", tests)
+
+
+def test_prepared_groups_are_reused_only_with_the_same_rule(repro, tmp_path):
+    import json
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "manifest.json").write_text(json.dumps({"config": {
+        "mixed_on": "functional", "reward": {"partial_credit": False}}}))
+    same = repro.parse_args(["--out", str(tmp_path)])
+    assert repro.ensure_prepared(same, tmp_path) == data
+    other = repro.parse_args(["--out", str(tmp_path), "--mixed-on", "reward",
+                              "--partial-credit"])
+    with pytest.raises(SystemExit, match="prepared with"):
+        repro.ensure_prepared(other, tmp_path)
+
+
+def test_grpo_variant_divides_by_the_spread(repro):
+    args = repro.parse_args(["--methods", "offline_rl_grpo"])
+    (spec,) = repro.run_specs(args)
+    assert spec["method"] == "offline_rl" and spec["advantage"] == "grpo"
