@@ -1,13 +1,38 @@
-"""Reading YAML config files into a mapping, with errors located by file and line, and
-refusing keys a config dataclass does not have."""
+"""Config dataclasses as command-line flags and YAML files: the one flag mechanism of every verb.
+
+A field declared with `option` is a ``--field value`` flag (`transformers.HfArgumentParser`;
+``--field-name`` too, plus its ``aliases``) and a YAML key of ``--config FILE``; its help text
+is the field's metadata and its default the dataclass's. Flags override the file, which
+overrides the defaults.
+"""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 from typing import Any
 
 from ocrl.errors import InputError
+
+
+def option(default=dataclasses.MISSING, help_text: str = "", **metadata):
+    """A config field with its --help text and any other HfArgumentParser metadata (``aliases``,
+    ``action``); a callable default is a factory, none makes the field required."""
+    metadata = {"help": help_text, **metadata}
+    if callable(default):
+        return dataclasses.field(default_factory=default, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+class Repeatable(argparse.Action):
+    """A list flag given as ``--flag A B`` or ``--flag A --flag B``. Its first use replaces the
+    default (or the YAML file's list) instead of adding to it, as any other flag does."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = getattr(namespace, self.dest, None)
+        start = [] if given is self.default else list(given)
+        setattr(namespace, self.dest, start + list(values))
 
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
@@ -31,8 +56,9 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
 def reject_unknown_keys(values: dict[str, Any], config_class, *, path: str | Path | None,
                         what: str = "option", field_prefix: str = "") -> None:
     """InputError naming the first key of ``values`` that is not a field of
-    ``config_class``, with the known ones listed."""
-    known = {f.name for f in dataclasses.fields(config_class)}
+    ``config_class`` (or of any of a tuple of them), with the known ones listed."""
+    classes = config_class if isinstance(config_class, tuple) else (config_class,)
+    known = {f.name for cls in classes for f in dataclasses.fields(cls)}
     for key in values:
         if key not in known:
             raise InputError(f"unknown {what} (known: {', '.join(sorted(known))})",
@@ -60,30 +86,49 @@ def _flags_parser(config_class, prog: str):
     return HfArgumentParser(config_class, prog=prog, allow_abbrev=False)
 
 
-def show_help(argv: list[str], config_class, *, prog: str, usage: str) -> bool:
-    """Print ``usage`` and every flag of ``config_class`` when ``argv`` is empty or asks for
-    help; True when it did (the verb then has nothing else to do)."""
-    if argv and "--help" not in argv and "-h" not in argv:
+def show_help(argv: list[str], config_class, *, prog: str, usage: str,
+              empty_is_help: bool = True) -> bool:
+    """Print ``usage`` and every flag of ``config_class`` (a dataclass or a tuple of them) when
+    ``argv`` asks for help, or is empty and ``empty_is_help`` (verbs that run on defaults alone
+    set it False); True when it did (the verb then has nothing else to do)."""
+    if "--help" not in argv and "-h" not in argv and (argv or not empty_is_help):
         return False
     print(usage)
     _flags_parser(config_class, prog).print_help()
     return True
 
 
+def _bad_arguments(message: str):
+    # Replaces argparse's print-usage-and-exit, so the message is the error's own.
+    raise InputError(f"invalid command-line arguments: {message}")
+
+
 def parse_flags(config_class, argv: list[str], *, prog: str, defaults: dict[str, Any],
                 unknown_hint: str):
-    """One ``config_class`` from ``--field value`` flags over ``defaults`` (a YAML file's
-    values), by `transformers.HfArgumentParser`: the one flag mechanism of every verb, so a
-    new config field is a new flag without another edit."""
+    """One ``config_class`` (one instance of each, for a tuple of classes) from ``--field value``
+    flags over ``defaults`` (a YAML file's values), by `transformers.HfArgumentParser`: the one
+    flag mechanism of every verb, so a new config field is a new flag without another edit."""
     parser = _flags_parser(config_class, prog)
     parser.set_defaults(**defaults)
-    try:
-        config, extra = parser.parse_args_into_dataclasses(
-            args=argv, return_remaining_strings=True, look_for_args_file=False)
-    except SystemExit as exc:  # argparse reports bad values itself, then exits
-        if exc.code == 0:
-            raise
-        raise InputError("invalid command-line arguments (see the message above)") from None
+    for action in parser._actions:
+        if action.dest in defaults:  # a required field the YAML file gives is given
+            action.required = False
+    parser.error = _bad_arguments
+    *configs, extra = parser.parse_args_into_dataclasses(
+        args=argv, return_remaining_strings=True, look_for_args_file=False)
     if extra:
         raise InputError(f"unknown arguments: {' '.join(extra)} ({unknown_hint})")
-    return config
+    return configs[0] if len(configs) == 1 else tuple(configs)
+
+
+def parse_verb(config_class, argv: list[str], *, prog: str):
+    """``[--config FILE.yaml] [--field value ...]`` into ``config_class`` (or a tuple of
+    instances, for a tuple of classes): defaults, then the file's keys, then the flags."""
+    argv = list(argv)
+    path = take_config_path(argv)
+    values = {}
+    if path is not None:
+        values = read_yaml_mapping(path)
+        reject_unknown_keys(values, config_class, path=path)
+    return parse_flags(config_class, argv, prog=prog, defaults=values,
+                       unknown_hint=f"`{prog} --help` lists every flag")

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from ocrl.atomic import write_parquet_atomic
+from ocrl.config_files import Repeatable, option
 from ocrl.errors import InputError
 from ocrl.problems import load_problems
 from ocrl.samples import CODET_STOPS, Sample, read_samples
@@ -29,21 +30,40 @@ from ocrl.sandbox.judge import JUDGE_VERSION
 from ocrl.sandbox.verdict import STATUSES
 
 PART_ROWS = 256
+EXAMPLES = Path(__file__).resolve().parent / "examples"
 FLUSH_SECONDS = 10.0
 
 
 @dataclass
 class LabelConfig:
-    problems: str
-    samples: str
-    out: str
-    timeout_s: float = 3.0
-    memory_mb: int = 1024
-    workers: int | None = None
-    stops: tuple[str, ...] | None = CODET_STOPS
-    sandbox: str = "auto"
-    python: str | None = None  # interpreter for programs; default: the system's, stdlib only
-    part_rows: int = PART_ROWS  # verdicts per atomic part file: at most this many lost to a kill
+    """What `ocrl label` judges, and how; every field is one of its flags. The defaults label a
+    small built-in example."""
+
+    problems: str = option(str(EXAMPLES / "problems.jsonl"), "Problems JSONL: HumanEval layout "
+                           "(task_id, prompt, entry_point, test) or stdio (task_id, prompt, "
+                           "tests: [{input, output}]).")
+    samples: str = option(str(EXAMPLES / "samples.jsonl"), "Samples JSONL(.gz): flat rows "
+                          "{task_id, completion, ...} or logged rows {task_id or prompt, "
+                          "samples: [...]}.")
+    out: str = option("labels.parquet", "Output Parquet, one row per sample.")
+    timeout_s: float = option(3.0, "Wall-clock seconds per run (per test for stdio).",
+                              aliases=["--timeout"])
+    memory_mb: int = option(1024, "Address-space limit per run, MiB.")
+    workers: int | None = option(None, "Sandbox workers (default: CPU cores).")
+    # As typed: `stop_sequences` turns them into the cut actually made.
+    stops: list[str] = option(list, "Stop sequence cutting a raw sample to one function body "
+                                    "(--stop A --stop B). Default: CodeT's.",
+                              aliases=["--stop"], action=Repeatable)
+    no_stops: bool = option(False, "Judge samples exactly as logged.")
+    sandbox: str = option("auto", "auto | bwrap | rlimits")
+    python: str | None = option(None, "Interpreter that runs the programs; a virtual "
+                                      "environment's gives them its packages. Default: the "
+                                      "system's python3 (standard library).")
+    part_rows: int = option(PART_ROWS, "Verdicts per atomic part file: at most this many are "
+                                       "lost to a kill.")
+
+    def stop_sequences(self) -> tuple[str, ...] | None:
+        return resolve_stops(self.stops, self.no_stops)
 
 
 def _fingerprint(config: LabelConfig) -> str:
@@ -53,7 +73,8 @@ def _fingerprint(config: LabelConfig) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     settings = {k: v for k, v in asdict(config).items()
-                if k not in ("out", "workers", "part_rows")}
+                if k not in ("out", "workers", "part_rows", "no_stops")}
+    settings["stops"] = config.stop_sequences()  # the cut made, however it was asked for
     # Verdicts of another judge are not mixed into this one's (the judge's rules changed before).
     settings["judge"] = JUDGE_VERSION
     digest.update(json.dumps(settings, sort_keys=True, default=list).encode())
@@ -121,7 +142,7 @@ def label(config: LabelConfig, progress: bool = True) -> pa.Table:
     out = Path(config.out)
     problems = load_problems(config.problems)
     # Read and validate every sample before judging any: bad input fails fast, losing nothing.
-    samples = list(read_samples(config.samples, problems, config.stops))
+    samples = list(read_samples(config.samples, problems, config.stop_sequences()))
     if not samples:
         raise InputError("no samples in file", path=config.samples)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
 
+from ocrl.config_files import option
 from ocrl.jsonl import write_jsonl
 from ocrl.problems import Problem
 
@@ -27,28 +28,35 @@ console = Console()
 
 @dataclass
 class QuickstartConfig:
-    out: str = "outputs/quickstart"
-    model: str = "smollm2-135m"
-    seed: int = 0
-    train_problems: int = 82  # taken from the training half (82 problems)
-    eval_problems: int = 82  # taken from the held-out half (82 problems)
-    samples_per_problem: int = 3  # the base model's own samples per training problem
-    temperature: float = 0.8
-    # 0: sized from the data (answer_token_cap). The chat format asks for the whole function,
-    # docstring included: the former fixed 160 tokens could not hold the canonical answer of
-    # 49 of the 82 held-out problems (SmolLM2's tokenizer, seed 0).
-    max_new_tokens: int = 0
-    max_steps: int = 24  # optimizer steps, the same for offline RL and SFT
-    learning_rate: float = 1e-5
-    groups_per_step: int = 1
-    batch_size: int = 32  # sequences generated together
-    timeout_s: float = 3.0
-    # Weights' precision for sampling the *training* data only (evaluation always uses the
-    # weights as stored): "auto" is bfloat16 on a CPU with native bf16 matmul (1.54x the
-    # tokens/s of float32 on this project's machine), otherwise as stored. bf16 samples come
-    # from a slightly different distribution than float32's; offline RL learns from logs of
-    # any model, so that is a cost-free shift here, and never touches the reported pass@1.
-    collection_dtype: str = "auto"
+    """Every size and setting of the quickstart; each field is an `ocrl quickstart` flag."""
+
+    out: str = option("outputs/quickstart", "Where every stage writes (resumable).")
+    model: str = option("smollm2-135m", "Model: embedded name, path or hub id.")
+    seed: int = option(0, "Seed of the split, sampling and training.")
+    # 82: all of a half (HumanEval's 164 problems cut in two).
+    train_problems: int = option(82, "Training-half problems used.")
+    eval_problems: int = option(82, "Held-out-half problems evaluated.")
+    samples_per_problem: int = option(3, "Base-model samples per training problem.")
+    temperature: float = option(0.8, "Temperature of those samples.")
+    # The chat format asks for the whole function, docstring included: the former fixed 160
+    # tokens could not hold the canonical answer of 49 of the 82 held-out problems (SmolLM2's
+    # tokenizer, seed 0).
+    max_new_tokens: int = option(0, "Tokens per answer; 0 sizes it from the training half's "
+                                    "canonical solutions in the prompt format (the whole "
+                                    "function, in a fence).")
+    max_steps: int = option(24, "Optimizer steps per trained model (offline RL and SFT alike).")
+    learning_rate: float = option(1e-5, "Learning rate.")
+    groups_per_step: int = option(1, "Groups per step.")
+    batch_size: int = option(32, "Sequences generated together.")
+    timeout_s: float = option(3.0, "Sandbox seconds per sample.", aliases=["--timeout"])
+    # "auto" is bfloat16 on a CPU with native bf16 matmul (1.54x the tokens/s of float32 on this
+    # project's machine). bf16 samples come from a slightly different distribution than
+    # float32's; offline RL learns from logs of any model, so that is a cost-free shift here,
+    # and never touches the reported pass@1.
+    collection_dtype: str = option("auto", "Weights' precision for sampling the training "
+                                           "problems only: auto (bfloat16 on a CPU with native "
+                                           "bf16, else as stored) | float32 | bfloat16. "
+                                           "Evaluation always uses the weights as stored.")
 
 
 def split_halves(problems: list[Problem], seed: int) -> tuple[list[Problem], list[Problem]]:

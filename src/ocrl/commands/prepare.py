@@ -14,10 +14,7 @@ import sys
 import typing
 from typing import Any
 
-import typer
-
-from ocrl.cli import app
-from ocrl.commands.common import console, exit_on_input_error, print_table
+from ocrl.commands.common import console, exit_on_input_error, flag_verb, print_table
 from ocrl.errors import InputError
 from ocrl.prepare import PrepareConfig, load_config, prepare
 from ocrl.rewards import RewardConfig
@@ -142,14 +139,8 @@ def print_summary(manifest: dict, out: str) -> None:
                   f"({manifest['shards_resumed']} resumed)", highlight=False)
 
 
-@app.command("prepare", add_help_option=False, context_settings={
-    "allow_extra_args": True, "ignore_unknown_options": True})
-@exit_on_input_error
-def prepare_command(ctx: typer.Context) -> None:
-    """Judged code -> reward-labelled groups, splits, manifest. --help lists every flag."""
-    main(list(ctx.args))
-
-
+@flag_verb("prepare", "Judged code -> reward-labelled groups, splits, manifest. --help lists "
+                      "every flag.")
 def main(argv: list[str]) -> dict | None:
     from ocrl.config_files import show_help
 

@@ -1,41 +1,50 @@
-"""`ocrl report`: compare evaluation runs side by side."""
+"""`ocrl report`: compare evaluation runs side by side.
+
+Every ReportConfig field is a ``--name value`` flag and a key of the YAML file given with
+``--config`` (`ocrl.config_files`); the runs also come positionally, first (`with_runs_flag`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
-import typer
+from ocrl.commands.common import console, flag_verb
 
-from ocrl.cli import app
-from ocrl.commands.common import console, exit_on_input_error
+USAGE = """Usage: ocrl report RUN1 [RUN2 ...] [--out DIR] [--train-dir T ...]
+                   [--difficulty-from RUN] [--config report.yaml] [--FIELD VALUE ...]
+
+Compare `ocrl eval` runs side by side: tables, bootstrap intervals, plots. pass@k,
+per-difficulty pass@1, verdicts and diversity of each run, and each run's pass@1 difference to
+the first (RUN1) with a paired bootstrap 95% interval over problems.
+"""
 
 
-@app.command("report")
-@exit_on_input_error
-def report_command(
-    runs: list[Path] = typer.Argument(..., help="`ocrl eval` output directories; the first is "
-                                      "the baseline the others are compared with."),
-    out: Path = typer.Option(Path("report"), help="Directory for report.md, summary.json and "
-                             "the PNG plots."),
-    train_dir: Optional[list[Path]] = typer.Option(None, help="Training output directory whose "
-                                                   "TensorBoard logs to plot; repeatable."),
-    resamples: int = typer.Option(10_000, help="Bootstrap resamples for the 95% intervals."),
-    seed: int = typer.Option(0, help="Bootstrap seed."),
-    difficulty_from: Optional[Path] = typer.Option(
-        None, help="An `ocrl eval` directory (e.g. the base model at --n 5) whose own pass rate "
-        "buckets the problems: hard (never passed), medium, easy (half or more)."),
-) -> None:
-    """Compare `ocrl eval` runs side by side: tables, bootstrap intervals, plots.
+def with_runs_flag(argv: list[str]) -> list[str]:
+    """``RUN1 RUN2 ... --flags`` as ``--runs RUN1 RUN2 ... --flags``: the run directories are
+    the arguments before the first flag, the one positional list of any verb."""
+    first_flag = next((i for i, arg in enumerate(argv) if arg.startswith("-")), len(argv))
+    if first_flag == 0:
+        return list(argv)
+    return ["--runs", *argv[:first_flag], *argv[first_flag:]]
 
-    pass@k, per-difficulty pass@1, verdicts and diversity of each run, and each run's pass@1
-    difference to the first with a paired bootstrap 95% interval over problems."""
+
+@flag_verb("report", "Compare `ocrl eval` runs side by side: tables, bootstrap intervals, "
+                     "plots. --help lists every flag.")
+def main(argv: list[str]) -> dict | None:
+    from ocrl.config_files import parse_verb, show_help
+    from ocrl.report import ReportConfig
+
+    if show_help(argv, ReportConfig, prog="ocrl report", usage=USAGE):
+        return None
     from rich.markdown import Markdown
 
     from ocrl.report import build_report
 
-    summary = build_report(runs, out, train_dirs=train_dir or [], resamples=resamples, seed=seed,
-                           difficulty_from=difficulty_from)
+    config = parse_verb(ReportConfig, with_runs_flag(argv), prog="ocrl report")
+    summary = build_report(config.runs, config.out, train_dirs=config.train_dirs,
+                           resamples=config.resamples, seed=config.seed,
+                           difficulty_from=config.difficulty_from)
     console.print(Markdown(summary["markdown"]))
-    console.print(f"report written to {out / 'report.md'} "
+    console.print(f"report written to {Path(config.out) / 'report.md'} "
                   f"({', '.join(Path(p).name for p in summary['plots'])})")
+    return summary

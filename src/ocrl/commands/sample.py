@@ -1,52 +1,55 @@
-"""`ocrl sample`: sample a model's answers to problems once, as logs for `ocrl label`."""
+"""`ocrl sample`: sample a model's answers to problems once, as logs for `ocrl label`.
+
+Every SampleConfig field and ``--out`` is a ``--name value`` flag and a key of the YAML file
+given with ``--config`` (`ocrl.config_files`).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
+from dataclasses import dataclass
 
-import typer
+from ocrl.commands.common import flag_verb, print_table
+from ocrl.config_files import option
 
-from ocrl.cli import app
-from ocrl.commands.common import exit_on_input_error, print_table
+USAGE = """Usage: ocrl sample --out logs.jsonl[.gz] [--model M] [--problems P] [--n K]
+                   [--config sample.yaml] [--FIELD VALUE ...]
+
+Sample n answers per problem and log them for `ocrl label` (which reads them unchanged). The
+problem inputs and sampling are `ocrl eval`'s. A killed run resumes where it stopped when rerun
+with the same settings.
+"""
 
 
-@app.command("sample")
-@exit_on_input_error
-def sample_command(
-    model: str = typer.Option("smollm2-135m", help="Model directory, hub id, or the embedded "
-                              "default smollm2-135m."),
-    problems: str = typer.Option("humaneval", help="'humaneval', a dataset directory from "
-                                 "`ocrl prepare`, or a problems JSONL (assert or stdio style); "
-                                 "the same inputs as `ocrl eval`."),
-    out: Path = typer.Option(..., help="Log to write: JSONL, or JSONL.gz when it ends in .gz."),
-    n: int = typer.Option(1, help="Samples per problem."),
-    temperature: float = typer.Option(0.8, help="Sampling temperature; 0 = greedy."),
-    top_p: float = typer.Option(0.95, help="Nucleus sampling mass (temperature > 0)."),
-    max_new_tokens: int = typer.Option(512, help="Longest generation, in tokens."),
-    batch_size: int = typer.Option(32, help="Sequences decoding together."),
-    split: str = typer.Option("test", help="Split of a dataset directory."),
-    limit: Optional[int] = typer.Option(None, help="Only the first L problems."),
-    seed: int = typer.Option(0, help="Sampling seed."),
-    prompt_format: str = typer.Option("auto", help="auto | plain | chat (as `ocrl eval`)."),
-    backend: str = typer.Option("auto", help="auto | transformers | vllm."),
-    dtype: str = typer.Option("auto", help="auto (as stored) | float32 | bfloat16 | float16."),
-    threads: Optional[int] = typer.Option(None, help="torch CPU threads (default: torch's)."),
-) -> None:
-    """Sample n answers per problem and log them for `ocrl label` (which reads them unchanged).
+@dataclass
+class LogFile:
+    """Where the log goes: not part of the sampling settings."""
 
-    A killed run resumes where it stopped when rerun with the same settings."""
-    from ocrl.evaluation.sample import SampleConfig, run_sample
+    out: str = option(help_text="Log to write: JSONL, or JSONL.gz when it ends in .gz.")
 
-    config = SampleConfig(model=model, problems=problems, split=split, limit=limit, n=n,
-                          temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                          batch_size=batch_size, seed=seed, prompt_format=prompt_format,
-                          backend=backend, dtype=dtype, threads=threads)
-    result = run_sample(config, out)
+
+def flag_classes() -> tuple[type, type]:
+    from ocrl.evaluation.config import SampleConfig
+
+    return SampleConfig, LogFile
+
+
+@flag_verb("sample", "Sample n answers per problem and log them for `ocrl label`. --help lists "
+                     "every flag.")
+def main(argv: list[str]) -> dict | None:
+    from ocrl.config_files import parse_verb, show_help
+
+    if show_help(argv, flag_classes(), prog="ocrl sample", usage=USAGE):
+        return None
+    from ocrl.evaluation.sample import run_sample
+
+    config, log = parse_verb(flag_classes(), argv, prog="ocrl sample")
+    result = run_sample(config, log.out)
     rate = result["tokens_per_second"]
-    print_table(f"ocrl sample: {result['problems']} problems x {n} -> {out}", ["", "value"], [
-        ("rows", str(result["rows"])),
-        ("generated tokens (this run)", str(result["generated_tokens_this_run"])),
-        ("tokens/s", f"{rate:.1f}" if rate else "–"),
-        ("chunks resumed", str(result["chunks_resumed"])),
-        ("wall seconds", f"{result['wall_seconds']:.1f}")])
+    print_table(f"ocrl sample: {result['problems']} problems x {config.n} -> {log.out}",
+                ["", "value"], [
+                    ("rows", str(result["rows"])),
+                    ("generated tokens (this run)", str(result["generated_tokens_this_run"])),
+                    ("tokens/s", f"{rate:.1f}" if rate else "–"),
+                    ("chunks resumed", str(result["chunks_resumed"])),
+                    ("wall seconds", f"{result['wall_seconds']:.1f}")])
+    return result

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import sys
 
-import typer
-
-from ocrl.cli import app
-from ocrl.commands.common import exit_on_input_error, print_table
+from ocrl.commands.common import exit_on_input_error, flag_verb, print_table
 
 USAGE = """Usage: ocrl train --model M --data DIR --method offline_rl --output_dir OUT
                   [--config c.yaml] [--FIELD VALUE ...]
@@ -26,14 +23,8 @@ train_summary.json, checkpoints (a rerun resumes from the last) and TensorBoard 
 """
 
 
-@app.command("train", add_help_option=False, context_settings={
-    "allow_extra_args": True, "ignore_unknown_options": True})
-@exit_on_input_error
-def train_command(ctx: typer.Context) -> None:
-    """Offline RL (RLOO/GRPO advantages on logged samples), SFT or DPO. --help lists every flag."""
-    main(list(ctx.args))
-
-
+@flag_verb("train", "Offline RL (RLOO/GRPO advantages on logged samples), SFT or DPO. --help "
+                    "lists every flag.")
 def main(argv: list[str]) -> dict | None:
     from ocrl.config_files import show_help
     from ocrl.trainer.config import OfflineRLConfig

@@ -15,7 +15,7 @@ import os
 import platform
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,8 +24,9 @@ import pyarrow.parquet as pq
 from ocrl import __version__
 from ocrl.atomic import write_json_atomic, write_parquet_atomic
 from ocrl.errors import InputError
+# Still importable from here, where benchmarks, tests and `ocrl.EvalConfig` look for them.
+from ocrl.evaluation.config import EvalConfig, SampleConfig  # noqa: F401
 from ocrl.evaluation.metrics import compute_metrics
-from ocrl.evaluation.passk import DEFAULT_KS
 from ocrl.evaluation.problem_sources import load_eval_problems, problems_fingerprint
 from ocrl.evaluation.sampler import SamplingConfig
 from ocrl.problems import Problem
@@ -48,71 +49,6 @@ SAMPLE_SCHEMA = pa.schema([
     ("stderr_tail", pa.string()), ("sandbox", pa.string()), ("judged_by", pa.string()),
     ("source", pa.string()),
 ])
-
-
-@dataclass
-class SampleConfig:
-    """What to sample, from which model, and how: everything `ocrl sample` needs, and the
-    sampling half of `EvalConfig`."""
-
-    model: str = "smollm2-135m"
-    problems: str = "humaneval"
-    split: str = "test"
-    limit: int | None = None
-    n: int = 1
-    temperature: float = 0.8
-    top_p: float = 0.95
-    max_new_tokens: int = 512
-    batch_size: int = 32
-    seed: int = 0
-    prompt_format: str = "auto"  # auto (recorded with the model, else detected) | plain | chat
-    backend: str = "auto"  # auto (vLLM if installed and a GPU is present) | transformers | vllm
-    dtype: str = "auto"
-    threads: int | None = None  # torch CPU threads; None keeps torch's default
-
-    def check(self) -> None:
-        if self.n < 1:
-            raise InputError(f"n must be at least 1, got {self.n}", field="n")
-        if self.temperature < 0:
-            raise InputError("temperature must be >= 0 (0 means greedy)", field="temperature")
-        if self.temperature == 0 and self.n > 1:
-            raise InputError("greedy decoding (temperature 0) gives the same sample n times; "
-                             "use n=1 or a temperature above 0", field="n")
-        if self.batch_size < 1:
-            raise InputError("batch_size must be at least 1", field="batch_size")
-        if self.prompt_format not in ("auto", "plain", "chat"):
-            raise InputError("prompt_format must be auto, plain or chat", field="prompt_format")
-        if self.backend not in ("auto", "transformers", "vllm"):
-            raise InputError("backend must be auto, transformers or vllm", field="backend")
-
-    def sampling(self) -> SamplingConfig:
-        return SamplingConfig(n=self.n, temperature=self.temperature, top_p=self.top_p,
-                              max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
-                              seed=self.seed)
-
-
-@dataclass
-class EvalConfig(SampleConfig):
-    """An evaluation: sampling as `SampleConfig` (greedy by default), then judging."""
-
-    temperature: float = 0.0
-    timeout_s: float = 3.0
-    memory_mb: int = 1024
-    workers: int | None = None
-    sandbox: str = "auto"
-    ks: tuple[int, ...] = DEFAULT_KS
-
-
-def load_eval_config(path: str | Path, overrides: dict | None = None) -> EvalConfig:
-    """An EvalConfig from a YAML file (keys are EvalConfig fields), then ``overrides``."""
-
-    from ocrl.config_files import read_yaml_mapping, reject_unknown_keys
-
-    data = read_yaml_mapping(path)
-    reject_unknown_keys(data, EvalConfig, path=path)
-    if "ks" in data:
-        data["ks"] = tuple(data["ks"])
-    return EvalConfig(**{**data, **(overrides or {})})
 
 
 def plan_chunks(n_problems: int, n: int, batch_size: int) -> list[tuple[int, int]]:

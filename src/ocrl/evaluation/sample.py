@@ -27,7 +27,7 @@ from pathlib import Path
 from ocrl.atomic import write_json_atomic
 from ocrl.errors import InputError
 from ocrl.evaluation import run as eval_run
-from ocrl.evaluation.run import SampleConfig
+from ocrl.evaluation.config import SampleConfig
 
 STATE_FILE = "sample_state.json"
 

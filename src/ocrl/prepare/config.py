@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ocrl import __version__
+from ocrl.config_files import option as _option
 from ocrl.config_files import reject_unknown_keys
 from ocrl.errors import InputError
 from ocrl.prepare.dedup import INTERPRETER_RULES as INTERPRETER_DEDUP
@@ -25,13 +26,6 @@ MIXED_ON = ("functional", "reward")
 _SHARD_LAYOUT = 2
 # Options that change how the work is done, not what it produces.
 _NOT_FINGERPRINTED = {"workers", "out", "resume", "keep_work", "progress"}
-
-
-def _option(default, help_text: str):
-    """A config field with its --help text (a callable default is a factory)."""
-    if callable(default):
-        return field(default_factory=default, metadata={"help": help_text})
-    return field(default=default, metadata={"help": help_text})
 
 
 @dataclass
