@@ -241,9 +241,9 @@ def make_split(args, out: Path, labels: Path) -> dict:
             "train_accepted_share": sum(train_labels.column("passed").to_pylist())
             / max(1, train_labels.num_rows),
             "buckets_train": count_buckets(train), "buckets_heldout": count_buckets(held_out),
-            "bucket_rule": "ocrl.grouping.difficulty_buckets: tertiles of CodeGen-16B pass "
-                           "rate over all 164 problems, ties at a cut in the easier bucket, "
-                           "pass rate 0 always hard",
+            "bucket_rule": "ocrl.grouping.difficulty_buckets: tertiles of the logged "
+                           f"samples' pass rate ({args.samples}) over the training problems, "
+                           "ties at a cut in the easier bucket, pass rate 0 always hard",
             "overlap": sorted(train_ids & {p.task_id for p in held_out})}
     if args.heldout in ("mbpp", "codenet"):
         validation, test = heldout_parts(args)
