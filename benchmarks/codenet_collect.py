@@ -145,7 +145,7 @@ def split_clusters(clusters: dict[str, str], fractions: list[float], seed: int) 
 # ---- stages -------------------------------------------------------------------------------
 
 def stage_problems(args, out: Path) -> list[dict]:
-    from ocrl.commands.problems import convert_statements
+    from ocrl.codenet.convert import convert_statements
     from ocrl.jsonl import read_jsonl, write_jsonl
 
     path = out / "problems.jsonl"

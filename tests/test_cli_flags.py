@@ -1,4 +1,5 @@
-"""The one flag mechanism of `ocrl eval`, `sample`, `label`, `report` and `quickstart`: config
+"""The one flag mechanism of `ocrl eval`, `sample`, `label`, `report`, `quickstart` and
+`problems codenet`: config
 fields as flags (aliases included), ``--config`` YAML under the flags, located errors, --help.
 
 Nothing runs: each verb's run function is replaced by a stand-in that stops the command with
@@ -10,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ocrl.cli import app
+from ocrl.codenet.convert import CodenetProblemsConfig
 from ocrl.evaluation.config import EvalConfig, SampleConfig
 from ocrl.label import LabelConfig
 from ocrl.quickstart import QuickstartConfig
@@ -19,13 +21,15 @@ RUN_FUNCTIONS = {"eval": "ocrl.evaluation.run.run_eval",
                  "sample": "ocrl.evaluation.sample.run_sample",
                  "label": "ocrl.label.label",
                  "report": "ocrl.report.build_report",
-                 "quickstart": "ocrl.quickstart.run_quickstart"}
+                 "quickstart": "ocrl.quickstart.run_quickstart",
+                 "problems codenet": "ocrl.codenet.convert.write_problems"}
 # Arguments each verb needs before any other flag is looked at.
 REQUIRED = {"eval": ["--out", "o"], "sample": ["--out", "o.jsonl"], "label": [],
-            "report": ["r1"], "quickstart": []}
+            "report": ["r1"], "quickstart": [], "problems codenet": ["pages"]}
 # The start of one of each verb's flags: it must not pass for the flag.
 ABBREVIATED = {"eval": "--max-new", "sample": "--max-new", "label": "--time",
-               "report": "--resample", "quickstart": "--max-st"}
+               "report": "--resample", "quickstart": "--max-st",
+               "problems codenet": "--keep-unt"}
 
 
 class Ran(Exception):
@@ -41,8 +45,9 @@ def stand_ins(monkeypatch):
         monkeypatch.setattr(target, stand_in)
 
 
-def invoke(*argv: str):
-    return CliRunner().invoke(app, list(argv))
+def invoke(verb: str, *argv: str):
+    """``ocrl VERB *argv``; a verb of a group comes as one string ("problems codenet")."""
+    return CliRunner().invoke(app, [*verb.split(), *argv])
 
 
 def ran(*argv: str) -> tuple[tuple, dict]:
@@ -107,6 +112,17 @@ def test_report_runs_come_first_positionally():
     assert (runs, out, kwargs["train_dirs"]) == (["a"], "report", ["t"])
 
 
+def test_problems_codenet_path_comes_first_positionally():
+    (config,), _ = ran("problems codenet", "pages.tar.gz", "--out", "p.jsonl", "--problem-list",
+                       "list.csv", "--keep-untested", "--workers", "3")
+    assert config == CodenetProblemsConfig(path="pages.tar.gz", out="p.jsonl",
+                                           problem_list="list.csv", keep_untested=True,
+                                           workers=3)
+    (config,), _ = ran("problems codenet", "--path", "root", "--problem_list", "l.csv")
+    assert (config.path, config.out, config.problem_list, config.keep_untested,
+            config.workers) == ("root", "problems.jsonl", "l.csv", False, 0)
+
+
 def test_quickstart_flags_fill_quickstart_config():
     (config,), _ = ran("quickstart", "--timeout", "2", "--max-steps", "1", "--train-problems",
                        "3", "--collection-dtype", "bfloat16")
@@ -127,14 +143,17 @@ def test_quickstart_flags_fill_quickstart_config():
      lambda a, k: (a[0], k["seed"], k["train_dirs"])),
     ("quickstart", "max_steps: 2\nseed: 1\n", ["--seed", "6"],
      lambda a, k: (a[0].max_steps, a[0].seed)),
+    ("problems codenet", "path: from_file\nout: p.jsonl\nworkers: 2\n", ["--workers", "5"],
+     lambda a, k: (a[0].path, a[0].out, a[0].workers)),
 ])
 def test_config_file_under_flags(tmp_path, verb, yaml, flags, read):
-    path = tmp_path / f"{verb}.yaml"
+    path = tmp_path / f"{verb.replace(' ', '_')}.yaml"
     path.write_text(yaml)
     expected = {"eval": ("from_file", 3, 0.5, 9.0), "sample": ("from_file.jsonl", 4, 5),
                 "label": (7.0, ["C"], 2), "report": (["x", "y"], 4, ["t"]),
-                "quickstart": (2, 6)}[verb]
-    # Required values (eval's --out, report's runs) may come from the file alone.
+                "quickstart": (2, 6), "problems codenet": ("from_file", "p.jsonl", 5)}[verb]
+    # Required values (eval's --out, report's runs, codenet's path) may come from the file
+    # alone.
     assert read(*ran(verb, "--config", str(path), *flags)) == expected
 
 
@@ -166,6 +185,8 @@ def test_bad_values_and_missing_required_flags_are_named():
     assert result.exit_code == 2 and "required: --out" in result.output
     result = invoke("report", "--out", "r")
     assert result.exit_code == 2 and "required: --runs" in result.output
+    result = invoke("problems codenet", "--out", "p.jsonl")
+    assert result.exit_code == 2 and "required: --path" in result.output
 
 
 # ---- help ----
@@ -176,6 +197,7 @@ def test_bad_values_and_missing_required_flags_are_named():
     ("label", "Judge samples exactly as logged."),
     ("report", "Bootstrap resamples for the 95 percent intervals."),
     ("quickstart", "Held-out-half problems evaluated."),
+    ("problems codenet", "Also write statements without sample tests (they cannot be judged)."),
 ])
 @pytest.mark.parametrize("ask", ["--help", "-h"])
 def test_help_lists_every_field_with_its_help(verb, help_text, ask):
@@ -185,7 +207,7 @@ def test_help_lists_every_field_with_its_help(verb, help_text, ask):
     assert help_text in one_line(result.output) and "--config" in result.output
 
 
-@pytest.mark.parametrize("verb", ["eval", "sample", "report"])
+@pytest.mark.parametrize("verb", ["eval", "sample", "report", "problems codenet"])
 def test_verbs_with_required_flags_show_help_without_arguments(verb):
     result = invoke(verb)
     assert result.exit_code == 0 and result.output.startswith(f"Usage: ocrl {verb}")

@@ -147,7 +147,7 @@ def test_missing_path_is_a_located_error(tmp_path):
 
 @pytest.mark.skipif(not TARBALL.is_file(), reason="../shared/data/codenet not present")
 def test_real_codenet_statements_mostly_yield_tests(tmp_path):
-    from ocrl.commands.problems import convert_statements
+    from ocrl.codenet.convert import convert_statements
 
     rows, counts = convert_statements(TARBALL, workers=2, progress=False)
     print(f"real CodeNet statements: {counts}")

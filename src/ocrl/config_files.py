@@ -79,6 +79,16 @@ def take_config_path(argv: list[str], flags=("--config",)) -> str | None:
     return path
 
 
+def with_positionals(argv: list[str], flag: str) -> list[str]:
+    """``A B ... --flags`` as ``flag A B ... --flags``: a verb's positional arguments are the
+    ones before its first flag, and they fill the field ``flag`` names (`ocrl report`'s runs,
+    `ocrl problems codenet`'s statements path)."""
+    first_flag = next((i for i, arg in enumerate(argv) if arg.startswith("-")), len(argv))
+    if first_flag == 0:
+        return list(argv)
+    return [flag, *argv[:first_flag], *argv[first_flag:]]
+
+
 def _flags_parser(config_class, prog: str):
     from transformers import HfArgumentParser
 

@@ -29,15 +29,16 @@ def exit_on_input_error(function):
     return wrapper
 
 
-def flag_verb(name: str, summary: str):
-    """Register ``main(argv)`` as the verb ``name`` with its arguments passed through untouched:
-    the verb parses them from its config dataclasses (`ocrl.config_files`), not typer options,
-    so ``--help`` and unknown flags are its own to handle too."""
+def flag_verb(name: str, summary: str, group: typer.Typer | None = None):
+    """Register ``main(argv)`` as the verb ``name`` (of ``group``, e.g. `ocrl problems`; of
+    `ocrl` itself by default) with its arguments passed through untouched: the verb parses them
+    from its config dataclasses (`ocrl.config_files`), not typer options, so ``--help`` and
+    unknown flags are its own to handle too."""
 
     def register(main):
         from ocrl.cli import app  # ocrl.cli imports the verb modules, which import this one
 
-        @app.command(name, help=summary, add_help_option=False, context_settings={
+        @(group or app).command(name, help=summary, add_help_option=False, context_settings={
             "allow_extra_args": True, "ignore_unknown_options": True})
         def command(ctx: typer.Context) -> None:
             exit_on_input_error(main)(list(ctx.args))

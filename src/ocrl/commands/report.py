@@ -1,7 +1,7 @@
 """`ocrl report`: compare evaluation runs side by side.
 
 Every ReportConfig field is a ``--name value`` flag and a key of the YAML file given with
-``--config`` (`ocrl.config_files`); the runs also come positionally, first (`with_runs_flag`).
+``--config`` (`ocrl.config_files`); the runs also come positionally, first (`with_positionals`).
 """
 
 from __future__ import annotations
@@ -19,19 +19,10 @@ the first (RUN1) with a paired bootstrap 95% interval over problems.
 """
 
 
-def with_runs_flag(argv: list[str]) -> list[str]:
-    """``RUN1 RUN2 ... --flags`` as ``--runs RUN1 RUN2 ... --flags``: the run directories are
-    the arguments before the first flag, the one positional list of any verb."""
-    first_flag = next((i for i, arg in enumerate(argv) if arg.startswith("-")), len(argv))
-    if first_flag == 0:
-        return list(argv)
-    return ["--runs", *argv[:first_flag], *argv[first_flag:]]
-
-
 @flag_verb("report", "Compare `ocrl eval` runs side by side: tables, bootstrap intervals, "
                      "plots. --help lists every flag.")
 def main(argv: list[str]) -> dict | None:
-    from ocrl.config_files import parse_verb, show_help
+    from ocrl.config_files import parse_verb, show_help, with_positionals
     from ocrl.report import ReportConfig
 
     if show_help(argv, ReportConfig, prog="ocrl report", usage=USAGE):
@@ -40,7 +31,7 @@ def main(argv: list[str]) -> dict | None:
 
     from ocrl.report import build_report
 
-    config = parse_verb(ReportConfig, with_runs_flag(argv), prog="ocrl report")
+    config = parse_verb(ReportConfig, with_positionals(argv, "--runs"), prog="ocrl report")
     summary = build_report(config.runs, config.out, train_dirs=config.train_dirs,
                            resamples=config.resamples, seed=config.seed,
                            difficulty_from=config.difficulty_from)
