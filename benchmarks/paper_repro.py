@@ -346,30 +346,38 @@ def run_specs(args) -> list[dict]:
     return specs
 
 
-def train_run(args, spec: dict, data: Path, model_dir: Path, out: Path, groups) -> Path:
-    run_dir = out / "train" / spec["name"]
-    if (run_dir / "train_summary.json").exists() and (run_dir / "cost.json").exists():
-        return run_dir
-    from ocrl.trainer.config import OfflineRLConfig
-    from ocrl.trainer.pipeline import run_training
+def train_config(args, spec: dict, data: Path, model_dir: Path, run_dir: Path):
+    """The `ocrl train` config of one run: the settings every method shares, and only the
+    run's own method's settings (its class refuses another method's)."""
+    from ocrl.trainer.config import config_class
 
     online = spec["method"] == "grpo_online"
     steps = (args.online_steps or args.max_steps) if online else args.max_steps
     settings = {k: spec[k] for k in ("method", "advantage", "loss", "kl_beta") if k in spec}
+    if online:
+        settings.update(num_generations=4, generation_temperature=args.temperature)
     completion = (args.online_completion_length or args.max_completion_length) if online \
         else args.max_completion_length
     log(f"train {spec['name']}: {settings}, {steps} steps, seed {spec['seed']}, "
         f"lora={spec['use_lora']}")
-    cpu0, wall0, load0 = cpu_seconds(), time.time(), os.getloadavg()
-    summary = run_training(OfflineRLConfig(
+    return config_class(spec["method"])(
         output_dir=str(run_dir), model_name_or_path=str(model_dir), data_dir=str(data),
         max_steps=steps, learning_rate=args.learning_rate, seed=spec["seed"],
         per_device_train_batch_size=spec.get("groups_per_step", args.groups_per_step),
         use_lora=spec["use_lora"],
         save_steps=max(1, steps // 2), keep_checkpoints=False, max_completion_length=completion,
-        max_prompt_length=args.max_prompt_length, use_cpu=True, num_generations=4,
-        generation_temperature=args.temperature, **settings),
-        groups=None if online else groups)
+        max_prompt_length=args.max_prompt_length, use_cpu=True, **settings)
+
+
+def train_run(args, spec: dict, data: Path, model_dir: Path, out: Path, groups) -> Path:
+    run_dir = out / "train" / spec["name"]
+    if (run_dir / "train_summary.json").exists() and (run_dir / "cost.json").exists():
+        return run_dir
+    from ocrl.trainer.pipeline import run_training
+
+    config = train_config(args, spec, data, model_dir, run_dir)
+    cpu0, wall0, load0 = cpu_seconds(), time.time(), os.getloadavg()
+    summary = run_training(config, groups=None if spec["method"] == "grpo_online" else groups)
     cost = {"wall_s": round(time.time() - wall0, 2), "cpu_s": round(cpu_seconds() - cpu0, 2),
             "train_seconds": summary["train_seconds"], "optimizer_steps": summary["global_step"],
             "resumed_from": summary.get("resumed_from"),

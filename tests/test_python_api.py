@@ -162,12 +162,12 @@ def test_bad_rows_are_named_by_row_and_column(tmp_path, change, where):
 
 
 def test_the_trainer_refuses_methods_it_does_not_train(tmp_path):
-    from ocrl import OfflineRLConfig, OfflineRLTrainer
+    from ocrl import OcrlDPOConfig, OcrlOnlineGRPOConfig, OfflineRLTrainer
 
     tokenizer = make_tokenizer()
-    for method in ("dpo", "grpo_online"):
-        with pytest.raises(InputError, match="DPOTrainer / GRPOTrainer"):
+    for config in (OcrlDPOConfig, OcrlOnlineGRPOConfig):
+        with pytest.raises(InputError, match=f"not a {config.__name__}.*DPOTrainer / GRPO"):
             OfflineRLTrainer(model=make_model(len(tokenizer)), processing_class=tokenizer,
-                             args=OfflineRLConfig(output_dir=str(tmp_path), method=method,
-                                                  use_cpu=True, report_to="none"),
+                             args=config(output_dir=str(tmp_path), use_cpu=True,
+                                         report_to="none"),
                              train_dataset=_good_rows())

@@ -273,7 +273,8 @@ def _grads(model):
 
 
 def test_offline_rl_none_pg_equals_sft_on_accepted(tmp_path, tokenizer):
-    from ocrl.trainer.baselines import apply_sft_overrides, sft_groups
+    from ocrl.trainer.baselines import sft_groups
+    from ocrl.trainer.config import OcrlSFTConfig
 
     groups = pattern_groups(4, seed=3)
     for group in groups:  # uneven lengths, so padding and normalisation both matter
@@ -309,9 +310,9 @@ def test_offline_rl_none_pg_equals_sft_on_accepted(tmp_path, tokenizer):
 
     # (c) the sft baseline of `ocrl train`
     model.zero_grad()
-    args = _args(tmp_path, advantage="rloo", aggregation="sequence_mean")
-    apply_sft_overrides(args)
-    data, _ = prepare_groups(sft_groups(groups, accepted_only=True), tokenizer,
+    args = OcrlSFTConfig(output_dir=str(tmp_path / "sft"), per_device_train_batch_size=4,
+                         use_cpu=True, report_to="none", seed=0)
+    data, _ = prepare_groups(sft_groups(groups, accepted_only=args.accepted_only), tokenizer,
                              prompt_format="plain", advantage=args.advantage,
                              zero_advantage=args.zero_advantage)
     trainer = OfflineRLTrainer(model=model, args=args, train_dataset=data,

@@ -4,9 +4,10 @@ The public Python API, imported lazily (``import ocrl`` loads neither torch nor 
 
 - `OfflineRLConfig`, `OfflineRLTrainer`: offline RL as a `transformers.Trainer`, on a
   `datasets.Dataset` (or a list of dicts) of logged ``prompt, completion, reward[, group]``
-  rows, a dataset directory of `ocrl prepare`'s groups, or a prepared dataset. SFT is
-  ``OfflineRLConfig(method="sft")`` through `build_trainer`; DPO and online GRPO are TRL's own
-  trainers, with `SandboxReward` as GRPO's reward function.
+  rows, a dataset directory of `ocrl prepare`'s groups, or a prepared dataset. The baselines
+  have their own configs, run by `build_trainer` / `run_training`: `OcrlSFTConfig` (sft,
+  sft_all), `OcrlDPOConfig` (TRL's DPOTrainer) and `OcrlOnlineGRPOConfig` (TRL's GRPOTrainer,
+  with `SandboxReward` as its reward function); `config_class(method)` names the one.
 - `Judge`, `Limits`, `Verdict`, `Problem`: run untrusted code in the sandbox from Python.
 - `EvalConfig`, `run_eval`: sample, judge and score a model (pass@k); `build_report`.
 - `load_model_and_tokenizer`: a model by path, hub id or embedded name (``smollm2-135m``).
@@ -22,6 +23,10 @@ __version__ = "0.1.0"
 # public name -> the module that defines it
 _EXPORTS = {
     "OfflineRLConfig": "ocrl.trainer.config",
+    "OcrlSFTConfig": "ocrl.trainer.config",
+    "OcrlDPOConfig": "ocrl.trainer.config",
+    "OcrlOnlineGRPOConfig": "ocrl.trainer.config",
+    "config_class": "ocrl.trainer.config",
     "OfflineRLTrainer": "ocrl.trainer.trainer",
     "build_trainer": "ocrl.trainer.pipeline",
     "run_training": "ocrl.trainer.pipeline",

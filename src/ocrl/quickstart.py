@@ -143,7 +143,7 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     from ocrl.models import resolve_model
     from ocrl.prepare import PrepareConfig, prepare
     from ocrl.report import build_report
-    from ocrl.trainer.config import OfflineRLConfig
+    from ocrl.trainer.config import config_class
     from ocrl.trainer.pipeline import run_training
 
     began = time.time()
@@ -213,7 +213,7 @@ def run_quickstart(config: QuickstartConfig) -> dict:
         started = time.time()
         run_dir = out / "train" / method
         if not _done(run_dir / "train_summary.json"):
-            run_training(OfflineRLConfig(
+            run_training(config_class(method)(
                 output_dir=str(run_dir), model_name_or_path=str(model_dir),
                 data_dir=str(data_dir), method=method, max_steps=config.max_steps,
                 learning_rate=config.learning_rate, seed=config.seed,

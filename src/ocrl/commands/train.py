@@ -1,7 +1,9 @@
 """`ocrl train`: offline RL (or a baseline) on a prepared dataset.
 
-Every field of OfflineRLConfig and transformers.TrainingArguments is a ``--name value`` flag,
-so this verb forwards its arguments to HfArgumentParser instead of declaring typer options.
+Every field of the method's config (`ocrl.trainer.config`: OfflineRLConfig, OcrlSFTConfig,
+OcrlDPOConfig, OcrlOnlineGRPOConfig, each a transformers.TrainingArguments) is a ``--name value``
+flag, so this verb forwards its arguments to HfArgumentParser instead of declaring typer
+options.
 Several processes: ``accelerate launch --config_file configs/accelerate/ddp.yaml
 -m ocrl.commands.train --model M --data DIR --output_dir OUT``.
 """
@@ -16,7 +18,10 @@ USAGE = """Usage: ocrl train --model M --data DIR --method offline_rl --output_d
                   [--config c.yaml] [--FIELD VALUE ...]
 
 Train on a dataset directory written by `ocrl prepare`. --method: offline_rl (default),
-sft (Accepted samples only), sft_all (every sample), dpo (TRL's DPOTrainer on pairs).
+sft (Accepted samples only), sft_all (every sample), dpo (TRL's DPOTrainer on pairs),
+grpo_online (TRL's GRPOTrainer, rewarded by the sandbox). Each method has its own settings:
+the flags below are the ones of the method asked for (`ocrl train --method dpo --help` lists
+dpo's), and another method's setting is an error.
 Settings come from --config (YAML), then from flags; every field below is a flag.
 OUT ends with the trained model (loadable by `ocrl eval --model OUT`), ocrl_model.json,
 train_summary.json, checkpoints (a rerun resumes from the last) and TensorBoard logs (OUT/runs).
@@ -27,11 +32,10 @@ train_summary.json, checkpoints (a rerun resumes from the last) and TensorBoard 
                     "lists every flag.")
 def main(argv: list[str]) -> dict | None:
     from ocrl.config_files import show_help
-    from ocrl.trainer.config import OfflineRLConfig
+    from ocrl.trainer.config import config_class, parse_config, requested_method
 
-    if show_help(argv, OfflineRLConfig, prog="ocrl train", usage=USAGE):
+    if show_help(argv, config_class(requested_method(argv)), prog="ocrl train", usage=USAGE):
         return None
-    from ocrl.trainer.config import parse_config
     from ocrl.trainer.pipeline import end_distributed, run_training
 
     config = parse_config(argv)

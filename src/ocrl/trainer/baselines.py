@@ -1,11 +1,12 @@
 """The baselines of the paper, on the same data and through the same command.
 
 * ``sft``: supervised fine-tuning on Accepted samples only; ``sft_all``: on every sample. Both
-  run through `OfflineRLTrainer` with reward 1 for every kept sample, advantage ``none``, the
-  ``pg`` loss and ``token_mean`` aggregation, which is exactly token-averaged cross-entropy on
-  those samples (tests/test_trainer.py checks the gradients against the model's own LM loss).
-  Same tokenization, prompt format and batching as offline RL, so the comparison is fair.
-* ``dpo``: TRL's `DPOTrainer` on (accepted, rejected) pairs of the same problem.
+  run through `OfflineRLTrainer` with reward 1 for every kept sample and the fixed loss
+  settings of `OcrlSFTConfig`, which make it exactly token-averaged cross-entropy on those
+  samples. Same tokenization, prompt format and batching as offline RL, so the comparison is
+  fair.
+* ``dpo``: TRL's `DPOTrainer` on (accepted, rejected) pairs of the same problem
+  (`OcrlDPOConfig`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from __future__ import annotations
 import copy
 import random
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 from ocrl.sandbox.verdict import ACCEPTED
 
-SFT_OVERRIDES = {"advantage": "none", "loss": "pg", "kl_beta": 0.0,
-                 "aggregation": "token_mean", "zero_advantage": "keep", "advantage_clip": None}
-
+if TYPE_CHECKING:
+    from ocrl.trainer.config import OcrlDPOConfig
 
 def sft_groups(groups, *, accepted_only: bool) -> list[dict]:
     """Groups reduced to the samples SFT trains on, each with reward 1."""
@@ -32,16 +33,6 @@ def sft_groups(groups, *, accepted_only: bool) -> list[dict]:
                     "rewards": [1.0] * len(keep),
                     "statuses": [row["statuses"][i] for i in keep]})
     return out
-
-
-def apply_sft_overrides(args) -> dict[str, object]:
-    """Force the settings under which offline RL *is* SFT; returns what was changed."""
-    changed = {}
-    for name, value in SFT_OVERRIDES.items():
-        if getattr(args, name) != value:
-            changed[name] = (getattr(args, name), value)
-            setattr(args, name, value)
-    return changed
 
 
 def dpo_pairs(groups, tokenizer, *, prompt_format: str, pairs_per_problem: int = 4,
@@ -90,7 +81,7 @@ def reference_precomputed(n_pairs: int, max_steps: int, pairs_per_step: int) -> 
     return max_steps <= 0 or max_steps * pairs_per_step >= n_pairs
 
 
-def dpo_config_from(args, *, precompute_ref_log_probs: bool = True):
+def dpo_config_from(args: OcrlDPOConfig, *, precompute_ref_log_probs: bool = True):
     """A TRL `DPOConfig` carrying every TrainingArguments setting of ``args``."""
     from trl import DPOConfig
 
@@ -103,7 +94,7 @@ def dpo_config_from(args, *, precompute_ref_log_probs: bool = True):
                      precompute_ref_log_probs=precompute_ref_log_probs)
 
 
-def build_dpo_trainer(args, model, tokenizer, groups, *, prompt_format: str):
+def build_dpo_trainer(args: OcrlDPOConfig, model, tokenizer, groups, *, prompt_format: str):
     """TRL's DPOTrainer on pairs from ``groups``; reference log-probs precomputed by TRL (no
     second model held during training) unless training uses fewer pairs than there are."""
     from datasets import Dataset

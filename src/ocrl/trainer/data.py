@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ocrl.errors import InputError
-from ocrl.trainer.config import OfflineRLConfig
+from ocrl.trainer.config import OcrlSFTConfig, OcrlTrainingArguments, OfflineRLConfig
 
 PREPARED_COLUMNS = ("prompt_ids", "completion_ids", "advantages")
 
@@ -22,7 +22,7 @@ def is_prepared(data) -> bool:
     return all(c in columns for c in PREPARED_COLUMNS)
 
 
-def training_dataset(args: OfflineRLConfig, model, tokenizer, data, *,
+def training_dataset(args: OfflineRLConfig | OcrlSFTConfig, model, tokenizer, data, *,
                      prompt_format: str | None = None,
                      source: str = "train_dataset") -> tuple[Any, dict[str, Any]]:
     """(prepared datasets.Dataset, what happened to the data: counts, reference cache)."""
@@ -51,13 +51,14 @@ def training_dataset(args: OfflineRLConfig, model, tokenizer, data, *,
             max_completion_length=args.max_completion_length, source=source)
         dataset = visited_groups(args, dataset)
         info["groups"] = {**stats.to_dict(), "visited": len(dataset)}
-    if args.needs_reference and "ref_logps" not in dataset.column_names:
+    needs_reference = isinstance(args, OfflineRLConfig) and args.needs_reference
+    if needs_reference and "ref_logps" not in dataset.column_names:
         dataset, cache_path = reference_for(args, model, dataset, tokenizer)
         info["reference_cache"] = str(cache_path)
     return dataset, info
 
 
-def visited_groups(args: OfflineRLConfig, dataset):
+def visited_groups(args: OcrlTrainingArguments, dataset):
     """The groups a run bounded by ``max_steps`` will train on, when that is fewer than all:
     a random subset (seeded by ``args.seed``) of exactly one step's worth per step, so the
     reference pass, which runs before step 1, is spent only on groups that are used."""

@@ -14,12 +14,15 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ocrl.errors import InputError
 from ocrl.problems import Problem
 from ocrl.rewards import RewardConfig, RewardParts, custom_rewards, parses, score_problem
 from ocrl.sandbox.programs import assert_program
+
+if TYPE_CHECKING:
+    from ocrl.trainer.config import OcrlOnlineGRPOConfig
 
 logger = logging.getLogger(__name__)
 
@@ -163,9 +166,10 @@ ONLINE_AGGREGATION = {"token_mean": "dapo", "sequence_mean": "grpo", "group_mean
                       "sum_over_max_length": "dr_grpo"}
 
 
-def online_algorithm_settings(args) -> dict[str, Any]:
+def online_algorithm_settings(args: OcrlOnlineGRPOConfig) -> dict[str, Any]:
     """GRPOConfig's settings for ocrl's advantage, aggregation, KL and clipping flags; a
-    setting TRL cannot honour is refused, never dropped."""
+    setting TRL cannot honour is refused, never dropped. (Offline RL's advantage_clip and
+    zero_advantage have no TRL counterpart, so they are not settings of grpo_online.)"""
     from ocrl.algos.losses import AGGREGATION_ALIASES
 
     aggregation = AGGREGATION_ALIASES.get(args.aggregation, args.aggregation)
@@ -176,21 +180,14 @@ def online_algorithm_settings(args) -> dict[str, Any]:
     if aggregation not in ONLINE_AGGREGATION:
         raise InputError(f"grpo_online cannot use aggregation {args.aggregation!r}; choose one "
                          f"of {', '.join(ONLINE_AGGREGATION)}", field="aggregation")
-    if args.advantage_clip is not None:
-        raise InputError("grpo_online has no advantage clipping (TRL's GRPOTrainer has none)",
-                         field="advantage_clip")
-    if args.zero_advantage == "drop_samples":
-        raise InputError("grpo_online cannot drop single samples: TRL trains on whole groups "
-                         "(zero-advantage groups carry no gradient there)",
-                         field="zero_advantage")
-    # --loss names the offline objective; online, the ratio is always TRL's clipped ratio to
-    # the sampling policy, with ocrl's epsilon_low/high as its band.
+    # Online, the ratio is always TRL's clipped ratio to the sampling policy (offline RL's
+    # --loss has no say there), with ocrl's epsilon_low/high as its band.
     return {"scale_rewards": ONLINE_ADVANTAGE[args.advantage],
             "loss_type": ONLINE_AGGREGATION[aggregation], "beta": args.kl_beta,
             "epsilon": args.epsilon_low, "epsilon_high": args.epsilon_high}
 
 
-def grpo_config(args) -> Any:
+def grpo_config(args: OcrlOnlineGRPOConfig) -> Any:
     """TRL's GRPOConfig for an `ocrl train` config. ``per_device_train_batch_size`` counts
     groups in ocrl, as offline (one prompt and its ``num_generations`` completions is one
     group), so one optimizer step sees as many groups and completions as offline RL does."""
@@ -210,7 +207,7 @@ def grpo_config(args) -> Any:
     )
 
 
-def build_grpo_trainer(args, model, tokenizer, *, prompt_format: str,
+def build_grpo_trainer(args: OcrlOnlineGRPOConfig, model, tokenizer, *, prompt_format: str,
                        problems: Sequence[Problem] | None = None, reward=None):
     """GRPOTrainer on the training problems of ``args.data_dir`` with the sandbox reward.
     Returns (trainer, extra summary fields)."""
@@ -227,9 +224,6 @@ def build_grpo_trainer(args, model, tokenizer, *, prompt_format: str,
     if not problems:
         raise InputError(f"no judgeable problems in the {args.train_split!r} split",
                          path=str(args.data_dir), field="train_split")
-    if args.num_generations < 2:
-        raise InputError("must be at least 2 (a group needs two samples for an advantage)",
-                         field="num_generations")
     reward = reward or SandboxReward(problems, prompt_format=prompt_format)
 
     class CloseJudge(TrainerCallback):

@@ -12,7 +12,12 @@ from typing import Any
 
 from ocrl.atomic import write_json_atomic
 from ocrl.errors import InputError
-from ocrl.trainer.config import OfflineRLConfig
+from ocrl.trainer.config import (
+    OcrlDPOConfig,
+    OcrlOnlineGRPOConfig,
+    OcrlSFTConfig,
+    OcrlTrainingArguments,
+)
 
 logger = logging.getLogger(__name__)
 SUMMARY_FILE = "train_summary.json"
@@ -30,7 +35,7 @@ def resolve_prompt_format(requested: str, tokenizer, model_dir: Path) -> str:
     return recorded or prompting.detect_format(tokenizer)
 
 
-def load_training_groups(args: OfflineRLConfig):
+def load_training_groups(args: OcrlTrainingArguments):
     if not args.data_dir:
         raise InputError("--data is required: a dataset directory written by `ocrl prepare`",
                          field="data_dir")
@@ -39,7 +44,7 @@ def load_training_groups(args: OfflineRLConfig):
     return load_groups(args.data_dir, split=args.train_split)
 
 
-def last_checkpoint(args: OfflineRLConfig) -> str | None:
+def last_checkpoint(args: OcrlTrainingArguments) -> str | None:
     """The checkpoint to resume from: the one asked for, else the newest *complete* one in
     output_dir. Trainer writes trainer_state.json last, so a run killed while saving leaves
     a checkpoint without it, which is skipped rather than resumed from."""
@@ -58,7 +63,7 @@ def last_checkpoint(args: OfflineRLConfig) -> str | None:
     return None
 
 
-def lora_config(args: OfflineRLConfig):
+def lora_config(args: OcrlTrainingArguments):
     from peft import LoraConfig
 
     targets: Any = args.lora_target_modules
@@ -68,13 +73,13 @@ def lora_config(args: OfflineRLConfig):
                       target_modules=targets, task_type="CAUSAL_LM")
 
 
-def wrap_lora(model, args: OfflineRLConfig):
+def wrap_lora(model, args: OcrlTrainingArguments):
     from peft import get_peft_model
 
     return get_peft_model(model, lora_config(args))
 
 
-def save_final_model(trainer, args: OfflineRLConfig, tokenizer, *, base_dir: Path,
+def save_final_model(trainer, args: OcrlTrainingArguments, tokenizer, *, base_dir: Path,
                      prompt_format: str) -> dict[str, Any]:
     """Write loadable weights to output_dir (merged LoRA by default) and ocrl_model.json."""
     from ocrl.models import write_model_info
@@ -113,20 +118,22 @@ class PreparedRun:
     extra: dict[str, Any]
 
 
-def build_trainer(args: OfflineRLConfig, *, groups=None, model=None,
+def build_trainer(args: OcrlTrainingArguments, *, groups=None, model=None,
                   tokenizer=None) -> PreparedRun:
-    """Load (unless given), prepare the data for ``args.method`` and build its trainer.
+    """Load (unless given), prepare the data for the method ``args`` configures (its class:
+    `ocrl.trainer.config.config_class`) and build its trainer.
 
     ``groups`` (rows as `ocrl.dataset.load_groups` returns them), ``model`` and ``tokenizer``
     may be given directly; otherwise they come from ``args.data_dir`` and
     ``args.model_name_or_path``."""
     from ocrl.models import load_model_and_tokenizer, resolve_model
-    from ocrl.trainer.baselines import apply_sft_overrides, build_dpo_trainer, sft_groups
+    from ocrl.trainer.baselines import build_dpo_trainer, sft_groups
     from ocrl.trainer.trainer import OfflineRLTrainer
 
     if not args.output_dir:
         raise InputError("--output_dir is required", field="output_dir")
-    if groups is None and args.method != "grpo_online":
+    online = isinstance(args, OcrlOnlineGRPOConfig)
+    if groups is None and not online:
         groups = load_training_groups(args)
     base_dir = Path(args.model_name_or_path)
     if model is None:
@@ -139,7 +146,7 @@ def build_trainer(args: OfflineRLConfig, *, groups=None, model=None,
     source = str(Path(args.data_dir) / "groups.parquet") if args.data_dir else "groups"
     extra: dict[str, Any] = {}
 
-    if args.method == "grpo_online":
+    if online:
         from ocrl.trainer.online import build_grpo_trainer
 
         if args.use_lora:
@@ -147,19 +154,15 @@ def build_trainer(args: OfflineRLConfig, *, groups=None, model=None,
         trainer, extra = build_grpo_trainer(args, model, tokenizer, prompt_format=prompt_format)
         return PreparedRun(trainer, tokenizer, base_dir, prompt_format, extra)
 
-    if args.method == "dpo":
+    if isinstance(args, OcrlDPOConfig):
         if args.use_lora:
             model = wrap_lora(model, args)
         trainer, extra = build_dpo_trainer(args, model, tokenizer, groups,
                                            prompt_format=prompt_format)
         return PreparedRun(trainer, tokenizer, base_dir, prompt_format, extra)
 
-    if args.method in ("sft", "sft_all"):
-        changed = apply_sft_overrides(args)
-        if changed:
-            logger.warning("method=%s trains with %s", args.method,
-                           ", ".join(f"{k}={v[1]!r} (not {v[0]!r})" for k, v in changed.items()))
-        groups = sft_groups(groups, accepted_only=args.method == "sft")
+    if isinstance(args, OcrlSFTConfig):
+        groups = sft_groups(groups, accepted_only=args.accepted_only)
     trainer = OfflineRLTrainer(model=model, args=args, train_dataset=groups,
                                processing_class=tokenizer, prompt_format=prompt_format,
                                peft_config=lora_config(args) if args.use_lora else None,
@@ -181,7 +184,7 @@ def end_distributed() -> None:
         dist.destroy_process_group()
 
 
-def run_training(args: OfflineRLConfig, *, groups=None, model=None, tokenizer=None) -> dict:
+def run_training(args: OcrlTrainingArguments, *, groups=None, model=None, tokenizer=None) -> dict:
     """Train as ``args`` says, save the model, and return the summary also written to
     OUT/train_summary.json. Resumes from OUT's last checkpoint when there is one."""
     started = time.time()
@@ -209,11 +212,7 @@ def run_training(args: OfflineRLConfig, *, groups=None, model=None, tokenizer=No
                               if session_tokens and train_seconds > 0 else None),
         "final_metrics": history[-1] if history else {}, "train_metrics": result.metrics,
         "distributed": distributed_setup(trainer.accelerator),
-        "settings": {name: getattr(args, name) for name in (
-            "advantage", "advantage_clip", "zero_advantage", "loss", "aggregation", "kl_beta",
-            "epsilon_low", "epsilon_high", "learning_rate", "per_device_train_batch_size",
-            "gradient_accumulation_steps", "max_prompt_length", "max_completion_length",
-            "use_lora", "share_prompt", "seed")},
+        "settings": args.summary_settings(),
         **run.extra,
     }
     if trainer.is_world_process_zero():

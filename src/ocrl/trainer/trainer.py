@@ -17,7 +17,7 @@ from transformers import Trainer
 from ocrl.algos.losses import aggregation_units, offline_rl_loss
 from ocrl.errors import InputError
 from ocrl.trainer.collator import GroupCollator
-from ocrl.trainer.config import OfflineRLConfig
+from ocrl.trainer.config import GROUP_TRAINED_CONFIGS, OcrlSFTConfig, OfflineRLConfig
 from ocrl.trainer.logprobs import accepts_logits_to_keep, completion_logps
 
 logger = logging.getLogger(__name__)
@@ -52,10 +52,10 @@ class OfflineRLTrainer(Trainer):
 
     loss_is_scaled_for_ga = True
 
-    def __init__(self, model, args: OfflineRLConfig | None = None, train_dataset=None,
-                 processing_class=None, data_collator=None, *, peft_config=None,
-                 prompt_format: str | None = None, data_source: str = "train_dataset",
-                 **kwargs):
+    def __init__(self, model, args: OfflineRLConfig | OcrlSFTConfig | None = None,
+                 train_dataset=None, processing_class=None, data_collator=None, *,
+                 peft_config=None, prompt_format: str | None = None,
+                 data_source: str = "train_dataset", **kwargs):
         """As TRL's trainers: ``model`` is a loaded causal LM or a path / hub id / embedded
         name; ``train_dataset`` holds logged rows (``prompt, completion, reward[, group]``),
         ocrl groups or a prepared dataset (see `ocrl.trainer.data.training_dataset`);
@@ -69,14 +69,13 @@ class OfflineRLTrainer(Trainer):
             name = model if isinstance(model, str) else getattr(
                 getattr(model, "config", None), "_name_or_path", "model")
             args = OfflineRLConfig(output_dir=f"{str(name).rstrip('/').split('/')[-1]}-ocrl")
-        if args.method in ("dpo", "grpo_online"):
-            raise InputError(f"OfflineRLTrainer does not train method {args.method!r}: use "
-                             "ocrl.build_trainer, or TRL's DPOTrainer / GRPOTrainer (with "
-                             "ocrl.SandboxReward as the reward function)", field="method")
-        if args.method in ("sft", "sft_all"):
-            from ocrl.trainer.baselines import apply_sft_overrides
-
-            apply_sft_overrides(args)  # SFT is this loss with advantage = reward, pg, token mean
+        if not isinstance(args, GROUP_TRAINED_CONFIGS):
+            raise InputError(f"OfflineRLTrainer trains an OfflineRLConfig or an OcrlSFTConfig, "
+                             f"not a {type(args).__name__}: use ocrl.build_trainer, or TRL's "
+                             "DPOTrainer / GRPOTrainer (with ocrl.SandboxReward as the reward "
+                             "function)", field="method")
+        # SFT's loss settings are constants of OcrlSFTConfig; only offline RL has a reference.
+        self._needs_reference = isinstance(args, OfflineRLConfig) and args.needs_reference
         if isinstance(model, str):
             from ocrl.models import load_model_and_tokenizer
 
@@ -142,9 +141,9 @@ class OfflineRLTrainer(Trainer):
         return batch_samples, units
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        args: OfflineRLConfig = self.args
+        args: OfflineRLConfig | OcrlSFTConfig = self.args
         logp = completion_logps(model, inputs, logits_to_keep=self._logits_to_keep)
-        ref_logp = inputs.get("ref_logps") if args.needs_reference else None
+        ref_logp = inputs.get("ref_logps") if self._needs_reference else None
         loss, stats = offline_rl_loss(
             logp, inputs["target_mask"], inputs["advantages"].to(logp.dtype),
             group_index=inputs["group_index"], loss=args.loss, ref_logp=ref_logp,
