@@ -161,11 +161,15 @@ def main(argv=None) -> dict:
                     texts.append(tokenizer.decode(new, skip_special_tokens=True))
         return texts, tokens
 
-    def sampler_side(sampler_class, side_model=model, **kwargs):
+    profiles: dict[str, dict] = {}  # the last repeat's decode loop, per side that has one
+
+    def sampler_side(sampler_class, side_model=model, side="", **kwargs):
         def run():
             sampler = sampler_class(side_model, tokenizer, add_special_tokens=add_special,
                                     **kwargs)
             generations = sampler.generate(prompts, config, is_done=is_done)
+            if hasattr(sampler.stats, "decode_profile"):
+                profiles[side] = sampler.stats.decode_profile()
             return ([g.text for row in generations for g in row],
                     sum(g.n_tokens for row in generations for g in row))
         return run
@@ -211,9 +215,10 @@ def main(argv=None) -> dict:
             runners[side] = sampler_side(load_baseline_sampler(args.baseline_rev)
                                          .TransformersSampler)
         elif side == "ocrl":
-            runners[side] = sampler_side(TransformersSampler)
+            runners[side] = sampler_side(TransformersSampler, side=side)
         elif side == "ocrl-bf16":
-            runners[side] = sampler_side(TransformersSampler, side_model=load_model_and_tokenizer(
+            runners[side] = sampler_side(TransformersSampler, side=side,
+                                         side_model=load_model_and_tokenizer(
                 args.model, dtype=torch.bfloat16)[0].eval())
         else:
             runners[side] = ct2_side(side.split("-", 1)[1])
@@ -249,6 +254,8 @@ def main(argv=None) -> dict:
         if greedy and reference is not None:
             entry["greedy_outputs_identical_to_ocrl"] = \
                 f"{sum(a == b for a, b in zip(texts, reference[0]))}/{len(texts)}"
+        if profiles.get(side):
+            entry["decode_profile"] = {k: round(v, 3) for k, v in profiles[side].items()}
         result["sides"][side] = entry
     if "ocrl" in runners:
         ocrl_rate = result["sides"]["ocrl"]["tokens_per_second"]

@@ -74,3 +74,29 @@ def test_versions_outside_the_range_are_caught(version):
     from ocrl.evaluation.sampler import TESTED_TRANSFORMERS
 
     assert version not in SpecifierSet(TESTED_TRANSFORMERS)
+
+
+def test_decode_profile_accounts_for_every_generated_token():
+    """Each sequence's first token comes from its prefill and every later one from a decode
+    step in which it was live, so the profile's live rows plus one per sequence is the token
+    count; the rows carried (finished ones ride along until dropped) are at least the live ones."""
+    from ocrl.evaluation.sampler import SamplingConfig, TransformersSampler
+
+    tokenizer = make_tokenizer()
+    model = make_model(len(tokenizer), seed=3)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    prompts = ["def f(x):\n    return", "a = 1\n", "x", "print(1)"]
+    config = SamplingConfig(n=3, temperature=1.0, max_new_tokens=12, batch_size=4)
+    sampler = TransformersSampler(model, tokenizer, engine="continuous")
+    assert sampler.stats.decode_profile() == {}
+    results = sampler.generate(prompts, config)
+    stats = sampler.stats
+    sequences = len(prompts) * config.n
+    assert sum(g.n_tokens for row in results for g in row) == stats.generated_tokens
+    assert stats.generated_tokens == sequences + stats.decode_live_rows
+    assert stats.decode_live_rows <= stats.decode_rows <= config.batch_size * stats.decode_steps
+    profile = stats.decode_profile()
+    assert profile["steps"] == stats.decode_steps > 0
+    assert profile["live_rows"] == stats.decode_live_rows / stats.decode_steps
+    assert profile["cache_columns"] >= 2  # at least a prompt token and a generated one
+    assert profile["decode_seconds"] + profile["prefill_seconds"] <= stats.generate_seconds

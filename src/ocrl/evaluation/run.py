@@ -156,6 +156,13 @@ def _load(config: SampleConfig, model_dir: Path, vllm: bool):
     return model, tokenizer
 
 
+def decode_profile(sampler) -> dict:
+    """The transformers sampler's per-decode-step means (rows, cache width, ms) for this
+    process; empty for a backend that does not measure them (vLLM)."""
+    stats = getattr(sampler, "stats", None)
+    return stats.decode_profile() if hasattr(stats, "decode_profile") else {}
+
+
 def _make_sampler(model, tokenizer, model_dir: Path, fmt: str, styles: set[str]):
     from ocrl import prompting
     from ocrl.evaluation.sampler import TransformersSampler
@@ -290,12 +297,13 @@ def run_eval(config: EvalConfig, out: str | Path, *, overwrite: bool = False,
 
     return _finish(config, out, chunks, model_dir, model_hash, fmt, format_source, backend,
                    weights_dtype(sampler, config.dtype),
-                   resumed_chunks=len(done), wall_seconds=time.perf_counter() - began)
+                   resumed_chunks=len(done), wall_seconds=time.perf_counter() - began,
+                   decode=decode_profile(sampler))
 
 
 def _finish(config: EvalConfig, out: Path, chunks, model_dir: Path, model_hash: str, fmt: str,
             format_source: str, backend: str, dtype: str, *, resumed_chunks: int,
-            wall_seconds: float) -> dict:
+            wall_seconds: float, decode: dict) -> dict:
     paths = [_chunk_path(out, index) for index in range(len(chunks))]
     table = pa.concat_tables([pq.read_table(path).replace_schema_metadata(None)
                               for path in paths])
@@ -323,6 +331,7 @@ def _finish(config: EvalConfig, out: Path, chunks, model_dir: Path, model_hash: 
             "judge_seconds": sum(t.get("judge_seconds", 0.0) for t in timings),
             "generated_tokens": generated_tokens,
             "tokens_per_second": generated_tokens / generate_seconds if generate_seconds else None,
+            "decode_profile": decode,  # this invocation's decode steps
             "finished_length_share": (sum(f == "length" for f in table.column("finish")
                                           .to_pylist()) / table.num_rows) if table.num_rows
             else None,

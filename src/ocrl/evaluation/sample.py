@@ -116,4 +116,5 @@ def run_sample(config: SampleConfig, out: str | Path, *, show_progress: bool = T
     return {"rows": len(rows), "problems": len(problems), "out": str(out),
             "generated_tokens_this_run": tokens, "generate_seconds_this_run": round(seconds, 2),
             "tokens_per_second": tokens / seconds if seconds else None,
-            "chunks_resumed": len(done), "wall_seconds": round(time.perf_counter() - began, 2)}
+            "chunks_resumed": len(done), "wall_seconds": round(time.perf_counter() - began, 2),
+            "decode_profile": eval_run.decode_profile(sampler)}

@@ -50,11 +50,30 @@ class SamplerStats:
     generated_tokens: int = 0
     generate_seconds: float = 0.0
     batches: int = 0  # prefills (continuous) or generate calls (fallback)
+    # Where the continuous loop's time goes: a decode step's cost grows with the rows it
+    # carries (finished rows ride along until dropped) and the cache's width, so a low
+    # tokens/s is a tail of few rows, wasted rows or wide caches, each visible here.
+    prefill_seconds: float = 0.0
+    decode_steps: int = 0
+    decode_seconds: float = 0.0
+    decode_rows: int = 0  # summed over steps: rows computed
+    decode_live_rows: int = 0  # summed over steps: rows still generating
+    decode_columns: int = 0  # summed over steps: cache width
     extra: dict = field(default_factory=dict)
 
     @property
     def tokens_per_second(self) -> float:
         return self.generated_tokens / self.generate_seconds if self.generate_seconds else 0.0
+
+    def decode_profile(self) -> dict:
+        """Means per decode step (empty before the first one)."""
+        steps = self.decode_steps
+        if not steps:
+            return {}
+        return {"steps": steps, "step_ms": 1000 * self.decode_seconds / steps,
+                "rows": self.decode_rows / steps, "live_rows": self.decode_live_rows / steps,
+                "cache_columns": self.decode_columns / steps,
+                "prefill_seconds": self.prefill_seconds, "decode_seconds": self.decode_seconds}
 
 
 def derive_seed(seed: int, *keys) -> int:
@@ -336,6 +355,7 @@ class TransformersSampler:
             free = config.batch_size - len(rows)
             if queue and (not rows or free >= admit_at):
                 admitted = [queue.popleft() for _ in range(min(free, len(queue)))]
+                step_began = time.perf_counter()
                 new_cache, new_mask, new_lengths, logits = self._prefill(
                     [token_ids[index] for index, _ in admitted], pad_id, device, prefix)
                 new_pending = pick(logits)
@@ -354,7 +374,9 @@ class TransformersSampler:
                     lengths = torch.cat([lengths, new_lengths])
                     pending = torch.cat([pending, new_pending])
                 self.stats.batches += 1
+                self.stats.prefill_seconds += time.perf_counter() - step_began
             else:
+                step_began = time.perf_counter()
                 mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
                 with torch.no_grad():
                     output = model(input_ids=pending[:, None], attention_mask=mask,
@@ -363,6 +385,12 @@ class TransformersSampler:
                 lengths = lengths + 1
                 pending = pick(output.logits[:, -1])
                 first_new = 0
+                stats = self.stats
+                stats.decode_steps += 1
+                stats.decode_seconds += time.perf_counter() - step_began
+                stats.decode_rows += len(rows)
+                stats.decode_live_rows += sum(not row.finished for row in rows)
+                stats.decode_columns += mask.shape[1]
             # Rows from first_new on have one new token (pending: not yet in the cache).
             new_tokens = pending[first_new:].tolist()
             for row, token in zip(rows[first_new:], new_tokens):
