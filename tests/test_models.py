@@ -213,3 +213,18 @@ def test_real_smollm2_resolves_without_the_hub():
         logits = model(ids).logits[0, -1]
     assert torch.isfinite(logits).all()
     assert tokenizer.decode(logits.argmax()) == " a"  # the obvious continuation
+
+
+def test_slow_half_precision_warns_only_where_the_cpu_emulates_it():
+    """bf16 matmul without avx512_bf16/amx_bf16 is emulated (28x slower than fp32 measured on
+    an AVX2-only CPU); float32, a GPU, a native CPU or an unknown CPU gets no warning."""
+    avx2 = {"avx2", "fma"}
+    message = models.slow_half_precision("torch.bfloat16", avx2, on_gpu=False)
+    assert message is not None and "bfloat16" in message and "--dtype float32" in message
+    assert models.slow_half_precision("float16", avx2, on_gpu=False) is not None
+    assert models.slow_half_precision("bfloat16", avx2 | {"avx512_bf16"}, on_gpu=False) is None
+    assert models.slow_half_precision("bf16", {"amx_bf16"}, on_gpu=False) is None
+    assert models.slow_half_precision("float16", {"avx512_fp16"}, on_gpu=False) is None
+    assert models.slow_half_precision("bfloat16", avx2, on_gpu=True) is None
+    assert models.slow_half_precision("float32", avx2, on_gpu=False) is None
+    assert models.slow_half_precision("bfloat16", set(), on_gpu=False) is None

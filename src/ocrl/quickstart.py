@@ -91,23 +91,13 @@ def answer_token_cap(problems: list[Problem], tokenizer, prompt_format: str,
 def collection_dtype(requested: str, cpu_flags: set[str], has_gpu: bool) -> str:
     """The dtype the training problems are sampled in: ``requested`` unless it is "auto",
     which means bfloat16 on a CPU that multiplies bf16 natively, else the stored weights'."""
+    from ocrl.models import NATIVE_BF16_FLAGS
+
     if requested != "auto":
         return requested
-    if not has_gpu and cpu_flags & {"avx512_bf16", "amx_bf16"}:
+    if not has_gpu and cpu_flags & NATIVE_BF16_FLAGS:
         return "bfloat16"
     return "auto"
-
-
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags (Linux); empty where /proc/cpuinfo cannot be read."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.partition(":")[2].split())
-    return set()
 
 
 def _stage(title: str) -> None:
@@ -140,7 +130,7 @@ def _labelled_rows(base_samples: Path, train: list[Problem], timeout_s: float) -
 def run_quickstart(config: QuickstartConfig) -> dict:
     from ocrl.evaluation.problem_sources import humaneval_problems
     from ocrl.evaluation.run import EvalConfig, run_eval
-    from ocrl.models import resolve_model
+    from ocrl.models import cpu_flags, resolve_model
     from ocrl.prepare import PrepareConfig, prepare
     from ocrl.report import build_report
     from ocrl.trainer.config import config_class

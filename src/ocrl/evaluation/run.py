@@ -148,11 +148,14 @@ def _load(config: SampleConfig, model_dir: Path, vllm: bool):
         return None, AutoTokenizer.from_pretrained(model_dir)
     import torch
 
-    from ocrl.models import load_model_and_tokenizer
+    from ocrl.models import cpu_flags, load_model_and_tokenizer, slow_half_precision
 
     model, tokenizer = load_model_and_tokenizer(model_dir, dtype=config.dtype)
     if torch.cuda.is_available():
         model.to("cuda")
+    slow = slow_half_precision(model.dtype, cpu_flags(), torch.cuda.is_available())
+    if slow:
+        logger.warning("%s", slow)
     return model, tokenizer
 
 
