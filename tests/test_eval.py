@@ -519,7 +519,7 @@ def test_ocrl_sample_writes_logs_that_label_reads_and_resumes(tiny_dirs, tmp_pat
             "--seed", "3", "--threads", "1", "--out", str(log)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "tokens/s" in result.output
+    assert "tokens/s" in result.output and "rows per step (still generating)" in result.output
     with gzip.open(log, "rt") as handle:
         rows = [json.loads(line) for line in handle]
     assert len(rows) == 2 * len(PROBLEMS)

@@ -51,5 +51,18 @@ def main(argv: list[str]) -> dict | None:
                     ("generated tokens (this run)", str(result["generated_tokens_this_run"])),
                     ("tokens/s", f"{rate:.1f}" if rate else "–"),
                     ("chunks resumed", str(result["chunks_resumed"])),
-                    ("wall seconds", f"{result['wall_seconds']:.1f}")])
+                    ("wall seconds", f"{result['wall_seconds']:.1f}"),
+                    *_decode_rows(result.get("decode_profile") or {})])
     return result
+
+
+def _decode_rows(profile: dict) -> list[tuple[str, str]]:
+    """Where decoding time went: rows carried vs still generating, and the cache's width."""
+    if not profile:
+        return []
+    return [("decode steps", f"{profile['steps']} × {profile['step_ms']:.0f} ms"),
+            ("rows per step (still generating)",
+             f"{profile['rows']:.1f} ({profile['live_rows']:.1f})"),
+            ("cache width per step", f"{profile['cache_columns']:.0f} tokens"),
+            ("prefill / decode seconds",
+             f"{profile['prefill_seconds']:.1f} / {profile['decode_seconds']:.1f}")]
