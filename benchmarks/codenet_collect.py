@@ -26,15 +26,24 @@ answer; a lookup table keyed on the sample inputs would still pass, so ``paper_r
 --heldout codenet`` counts the Accepted answers that contain a test's input line verbatim
 (``lookup_suspects`` in its reports' summary), so the figure is visible, not hidden.
 
-The second half trains and evaluates with `benchmarks/paper_repro.py` on these files:
+The second half trains and evaluates with `benchmarks/paper_repro.py` on these files. The
+base model's logs hold no Accepted sample on these problems (RESULTS.md section 11), so the
+default rule (a group is mixed when its *functional* rewards differ) keeps no group and SFT has
+nothing to learn from: offline RL runs on the full reward (``--mixed-on reward``: syntax term
+plus ``--partial-credit``, the share of sample tests passed). 64 groups and 64 steps fit a
+session on a 2-core CPU (about 20 s a step at 512 completion tokens):
 
-    .venv/bin/python benchmarks/codenet_collect.py --out outputs/codenet
+    .venv/bin/python benchmarks/codenet_collect.py --out outputs/codenet --dtype bfloat16
     C="--heldout codenet --codenet-dir outputs/codenet --problems outputs/codenet/train.jsonl \\
        --samples outputs/codenet/logs.jsonl.gz --labels outputs/codenet/labels.parquet \\
-       --out outputs/codenet/repro --eval-problems 0 --train-groups 0 --max-steps 256 \\
-       --max-new-tokens 512 --batch-size 64 --methods offline_rl_default sft"
+       --out outputs/codenet/repro --eval-problems 0 --train-groups 64 --max-steps 64 \\
+       --max-new-tokens 512 --batch-size 64 --mixed-on reward --partial-credit \\
+       --max-completion-length 512 --max-prompt-length 448 \\
+       --methods offline_rl_default offline_rl_grpo"
+    .venv/bin/python benchmarks/paper_repro.py $C --mbpp-split test --only offline_rl_default
     .venv/bin/python benchmarks/paper_repro.py $C --mbpp-split validation
-    .venv/bin/python benchmarks/paper_repro.py $C --mbpp-split test
+
+(``--mbpp-split`` picks the CodeNet part with ``--heldout codenet``.)
 """
 
 from __future__ import annotations
@@ -86,8 +95,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", default="auto",
                    help="weights' precision for collecting (auto: as stored; bfloat16 is 1.54x "
-                        "faster on a CPU with native bf16 and samples a slightly different "
-                        "distribution; each row records it)")
+                        "faster on a CPU with native bf16 (avx512_bf16 or amx_bf16) and samples "
+                        "a slightly different distribution; without it torch emulates bf16, "
+                        "about 28x slower than float32; each row records the dtype)")
     p.add_argument("--stop-after", choices=["problems", "pool", "split", "sample"],
                    default="sample", help="stop after this stage")
     return p.parse_args(argv)
