@@ -21,6 +21,7 @@ from ocrl.sandbox.verdict import ACCEPTED
 if TYPE_CHECKING:
     from ocrl.trainer.config import OcrlDPOConfig
 
+
 def sft_groups(groups, *, accepted_only: bool) -> list[dict]:
     """Groups reduced to the samples SFT trains on, each with reward 1."""
     out = []
