@@ -285,9 +285,13 @@ def model_fingerprint(model_dir: str | os.PathLike) -> str:
     return digest.hexdigest()[:16]
 
 
-# CPU feature flags of a native bf16 matmul. Without them torch emulates bf16: on an AVX2-only
-# EPYC (2026-12-07, 1 thread, 64x576 @ 576x1536) bf16 ran at 1.2 GFLOP/s against 32.7 for fp32.
+# CPU feature flags of a native half-precision matmul, per dtype. Without them torch emulates
+# it: on an AVX2-only EPYC (2026-12-07, 1 thread, 64x576 @ 576x1536,
+# benchmarks/half_precision_matmul.py) bf16 ran at 1.2 GFLOP/s and fp16 at 1.3 against 70.6
+# for fp32.
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+NATIVE_HALF_FLAGS = {"bfloat16": NATIVE_BF16_FLAGS,
+                     "float16": frozenset({"avx512_fp16", "amx_fp16"})}
 
 
 def cpu_flags() -> set[str]:
@@ -307,15 +311,13 @@ def slow_half_precision(dtype, flags: set[str], on_gpu: bool) -> str | None:
     without native support are emulated, many times slower than float32. An empty ``flags``
     (unknown CPU) gives None rather than a guess."""
     name = str(dtype).removeprefix("torch.")
-    if on_gpu or not flags or name not in ("bfloat16", "bf16", "float16", "fp16"):
-        return None
-    if name.startswith("b") and flags & NATIVE_BF16_FLAGS:
-        return None
-    if name in ("float16", "fp16") and {"avx512_fp16", "amx_fp16"} & flags:
+    name = {"bf16": "bfloat16", "fp16": "float16"}.get(name, name)
+    native = NATIVE_HALF_FLAGS.get(name)
+    if on_gpu or not flags or native is None or flags & native:
         return None
     return (f"{name} weights on a CPU without native {name} matmul (no "
-            f"{'avx512_bf16/amx_bf16' if name.startswith('b') else 'avx512_fp16/amx_fp16'} flag): "
-            "torch emulates it, often 10-30x slower than float32; use --dtype float32")
+            f"{'/'.join(sorted(native))} flag): torch emulates it, many times slower than "
+            "float32; use --dtype float32")
 
 
 def _resolve_dtype(dtype):
