@@ -97,7 +97,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="weights' precision for collecting (auto: as stored; bfloat16 is 1.54x "
                         "faster on a CPU with native bf16 (avx512_bf16 or amx_bf16) and samples "
                         "a slightly different distribution; without it torch emulates bf16, "
-                        "about 28x slower than float32; each row records the dtype)")
+                        "about 60x slower than float32 on one AVX2-only CPU; each row records "
+                        "the dtype)")
     p.add_argument("--stop-after", choices=["problems", "pool", "split", "sample"],
                    default="sample", help="stop after this stage")
     return p.parse_args(argv)

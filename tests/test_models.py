@@ -216,7 +216,7 @@ def test_real_smollm2_resolves_without_the_hub():
 
 
 def test_slow_half_precision_warns_only_where_the_cpu_emulates_it():
-    """bf16 matmul without avx512_bf16/amx_bf16 is emulated (28x slower than fp32 measured on
+    """bf16 matmul without avx512_bf16/amx_bf16 is emulated (60x slower than fp32 measured on
     an AVX2-only CPU); float32, a GPU, a native CPU or an unknown CPU gets no warning."""
     avx2 = {"avx2", "fma"}
     message = models.slow_half_precision("torch.bfloat16", avx2, on_gpu=False)
