@@ -8,7 +8,9 @@ same stop rule (EOS, or the answer's code block closed):
 * ``generate``: batched ``model.generate`` (``TransformersSampler(engine="generate")``);
 * ``baseline``: ocrl's sampler as it was at ``--baseline-rev`` (read with ``git show``), so
   a change to the sampler is measured against the code it replaces;
-* ``ocrl``: ``TransformersSampler`` as it is now (continuous batching, in-place KV cache);
+* ``ocrl``: ``TransformersSampler`` as it is now (continuous batching, in-place KV cache,
+  prompt-lookup drafts of up to ``--draft-tokens`` verified per step);
+* ``ocrl-nodraft``: the same without drafts (``--draft-tokens 0``), one step per token;
 * ``ocrl-bf16``: the same sampler with the weights in bfloat16 (``ocrl eval/sample --dtype
   bfloat16``): faster where the CPU has bf16 matmul, but its answers differ from fp32's;
 * ``ct2-float32``, ``ct2-int8``: CTranslate2 (``pip install ctranslate2``), the model
@@ -23,6 +25,7 @@ many outputs are identical to the ``ocrl`` side's: a faithful backend changes no
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -35,7 +38,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SIDES = ("loop", "generate", "baseline", "ocrl", "ocrl-bf16", "ct2-float32", "ct2-int8")
+SIDES = ("loop", "generate", "baseline", "ocrl", "ocrl-nodraft", "ocrl-bf16", "ct2-float32",
+         "ct2-int8")
 
 
 def parse_args(argv=None):
@@ -51,6 +55,8 @@ def parse_args(argv=None):
     parser.add_argument("--n", type=int, default=1, help="samples per prompt")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--draft-tokens", type=int, default=None,
+                        help="the ocrl side's draft tokens per step (default: the sampler's)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads for all sides (default: torch's)")
     parser.add_argument("--repeats", type=int, default=1,
@@ -140,6 +146,8 @@ def main(argv=None) -> dict:
     config = SamplingConfig(n=args.n, temperature=args.temperature,
                             max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
                             seed=args.seed)
+    if args.draft_tokens is not None:
+        config.draft_tokens = args.draft_tokens
     sampling = {"do_sample": False} if greedy else {
         "do_sample": True, "temperature": args.temperature, "top_p": 0.95, "top_k": 0}
 
@@ -163,11 +171,11 @@ def main(argv=None) -> dict:
 
     profiles: dict[str, dict] = {}  # the last repeat's decode loop, per side that has one
 
-    def sampler_side(sampler_class, side_model=model, side="", **kwargs):
+    def sampler_side(sampler_class, side_model=model, side="", side_config=config, **kwargs):
         def run():
             sampler = sampler_class(side_model, tokenizer, add_special_tokens=add_special,
                                     **kwargs)
-            generations = sampler.generate(prompts, config, is_done=is_done)
+            generations = sampler.generate(prompts, side_config, is_done=is_done)
             if hasattr(sampler.stats, "decode_profile"):
                 profiles[side] = sampler.stats.decode_profile()
             return ([g.text for row in generations for g in row],
@@ -216,6 +224,9 @@ def main(argv=None) -> dict:
                                          .TransformersSampler)
         elif side == "ocrl":
             runners[side] = sampler_side(TransformersSampler, side=side)
+        elif side == "ocrl-nodraft":
+            runners[side] = sampler_side(TransformersSampler, side=side,
+                                         side_config=dataclasses.replace(config, draft_tokens=0))
         elif side == "ocrl-bf16":
             runners[side] = sampler_side(TransformersSampler, side=side,
                                          side_model=load_model_and_tokenizer(
@@ -243,7 +254,8 @@ def main(argv=None) -> dict:
         "prompts": len(prompts), "prompt_tokens_mean": round(statistics.mean(prompt_tokens), 1),
         "n": args.n, "temperature": args.temperature, "max_new_tokens": args.max_new_tokens,
         "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(),
-        "dtype": "float32 (ocrl-bf16: bfloat16 weights; ct2-int8: int8 weights)", "repeats": args.repeats,
+        "dtype": "float32 (ocrl-bf16: bfloat16 weights; ct2-int8: int8 weights)",
+        "draft_tokens": config.draft_tokens, "repeats": args.repeats,
         "baseline_rev": args.baseline_rev if "baseline" in runners else None, "sides": {}}
     for side in runners:
         texts, tokens = outputs[side]

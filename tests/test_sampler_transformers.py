@@ -78,8 +78,9 @@ def test_versions_outside_the_range_are_caught(version):
 
 def test_decode_profile_accounts_for_every_generated_token():
     """Each sequence's first token comes from its prefill and every later one from a decode
-    step in which it was live, so the profile's live rows plus one per sequence is the token
-    count; the rows carried (finished ones ride along until dropped) are at least the live ones."""
+    step in which it was live (one token, or more with kept drafts), so the profile's decode
+    tokens plus one per sequence is the token count; the rows carried (finished ones ride along
+    until dropped) are at least the live ones."""
     from ocrl.evaluation.sampler import SamplingConfig, TransformersSampler
 
     tokenizer = make_tokenizer()
@@ -93,10 +94,53 @@ def test_decode_profile_accounts_for_every_generated_token():
     stats = sampler.stats
     sequences = len(prompts) * config.n
     assert sum(g.n_tokens for row in results for g in row) == stats.generated_tokens
-    assert stats.generated_tokens == sequences + stats.decode_live_rows
+    assert stats.generated_tokens == sequences + stats.decode_tokens
+    assert stats.decode_live_rows <= stats.decode_tokens <= \
+        stats.decode_live_rows + stats.draft_kept
     assert stats.decode_live_rows <= stats.decode_rows <= config.batch_size * stats.decode_steps
     profile = stats.decode_profile()
     assert profile["steps"] == stats.decode_steps > 0
     assert profile["live_rows"] == stats.decode_live_rows / stats.decode_steps
     assert profile["cache_columns"] >= 2  # at least a prompt token and a generated one
     assert profile["decode_seconds"] + profile["prefill_seconds"] <= stats.generate_seconds
+
+
+def test_in_place_gqa_attention_matches_sdpa_without_repeating_kv_heads(monkeypatch):
+    """The sampler's attention (ocrl.evaluation.attention) for a multi-token query with a mask
+    over a cache: the same logits as transformers' sdpa, without sdpa's copy of every KV head
+    (repeat_kv), and the model's own attention restored after the block."""
+    import transformers.integrations.sdpa_attention as sdpa
+    from transformers import DynamicCache
+
+    from ocrl.evaluation.attention import in_place_gqa
+    from ocrl.evaluation.sampler import _cache_argument
+
+    model = make_model(40, seed=4).eval()
+    cache_arg = _cache_argument(model)
+    assert model.config.num_key_value_heads < model.config.num_attention_heads
+    repeats = []
+    real_repeat_kv = sdpa.repeat_kv
+    monkeypatch.setattr(sdpa, "repeat_kv", lambda *a: repeats.append(1) or real_repeat_kv(*a))
+    prompt = torch.tensor([[0, 0, 5, 6, 7, 8], [9, 10, 11, 12, 13, 14]])
+    prompt_mask = torch.tensor([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
+    step = torch.tensor([[20, 21, 22], [23, 24, 25]])
+    mask = torch.cat([prompt_mask, torch.ones(2, 3, dtype=torch.long)], dim=1)
+    positions = torch.tensor([[4, 5, 6], [6, 7, 8]])
+
+    def step_logits():
+        cache = DynamicCache(config=model.config)
+        with torch.no_grad():
+            model(input_ids=prompt, attention_mask=prompt_mask,
+                  position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0), **{cache_arg: cache})
+            return model(input_ids=step, attention_mask=mask, position_ids=positions,
+                         **{cache_arg: cache}).logits
+
+    expected = step_logits()
+    assert repeats, "transformers' sdpa no longer repeats KV heads: attention.py may be moot"
+    repeats.clear()
+    with in_place_gqa(model):
+        assert model.config._attn_implementation != "sdpa"
+        got = step_logits()
+    assert not repeats
+    assert model.config._attn_implementation == "sdpa"
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)

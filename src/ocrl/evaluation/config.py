@@ -30,6 +30,9 @@ class SampleConfig:
     top_p: float = option(0.95, "Nucleus sampling mass (temperature > 0).")
     max_new_tokens: int = option(512, "Longest generation, in tokens.")
     batch_size: int = option(32, "Sequences decoding together.")
+    draft_tokens: int = option(8, "Most prompt-lookup draft tokens the model verifies per "
+                                  "sequence and step (transformers backend; README: 'Prompt-"
+                                  "lookup drafts'); 0 decodes one token per step.")
     seed: int = option(0, "Sampling seed.")
     prompt_format: str = option("auto", "auto (as recorded with the model, else chat when the "
                                         "tokenizer has a chat template) | plain | chat.")
@@ -50,6 +53,9 @@ class SampleConfig:
                              "use n=1 or a temperature above 0", field="n")
         if self.batch_size < 1:
             raise InputError("batch_size must be at least 1", field="batch_size")
+        if self.draft_tokens < 0:
+            raise InputError("draft_tokens must be >= 0 (0 turns drafting off)",
+                             field="draft_tokens")
         if self.prompt_format not in ("auto", "plain", "chat"):
             raise InputError("prompt_format must be auto, plain or chat", field="prompt_format")
         if self.backend not in ("auto", "transformers", "vllm"):
@@ -58,7 +64,7 @@ class SampleConfig:
     def sampling(self) -> SamplingConfig:
         return SamplingConfig(n=self.n, temperature=self.temperature, top_p=self.top_p,
                               max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
-                              seed=self.seed)
+                              seed=self.seed, draft_tokens=self.draft_tokens)
 
 
 @dataclass

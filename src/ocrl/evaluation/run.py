@@ -76,7 +76,7 @@ def resolve_format(config: SampleConfig, model_dir: Path, tokenizer) -> tuple[st
 
 def _identity(config: EvalConfig, model_hash: str, problems_hash: str, fmt: str) -> dict:
     """What must match for a run directory to be resumed rather than refused."""
-    keys = ("n", "temperature", "top_p", "max_new_tokens", "batch_size", "seed",
+    keys = ("n", "temperature", "top_p", "max_new_tokens", "batch_size", "draft_tokens", "seed",
             "timeout_s", "memory_mb")
     return {"model_hash": model_hash, "problems_hash": problems_hash, "prompt_format": fmt,
             **{key: getattr(config, key) for key in keys}}

@@ -8,9 +8,11 @@ finished rows are dropped together). Prompts are left-padded and
 prefilled in batches of similar length (little compute spent on padding), the n samples of a
 prompt share one prefill, a token prefix common to all prompts (a chat template's system turn
 and instruction) is computed once, the cache is trimmed of columns that only padding
-still uses, and decode steps write into spare cache columns in place. Models whose layers are
-not all plain full attention (sliding-window or hybrid attention) fall back to batched
-``model.generate``.
+still uses, and decode steps write into spare cache columns in place. While few rows remain
+(a batch's long answers set its number of steps), a step also verifies prompt-lookup drafts
+(``drafting.py``): several tokens per row and step, the rejected ones left in the cache as
+columns the mask hides. Models whose layers are not all plain full attention (sliding-window
+or hybrid attention) fall back to batched ``model.generate``.
 
 Over 400 lines on purpose: the decode loop, the prefill planner and the in-place cache layer
 share one invariant (row i of every cache layer is sequence i of the batch, its columns
@@ -27,6 +29,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ocrl.evaluation import nucleus
+from ocrl.evaluation.attention import in_place_gqa
+from ocrl.evaluation.drafting import (AcceptanceEstimate, LookupIndex, step_draft_length,
+                                      verify_greedy, verify_sampled)
+
 
 @dataclass
 class SamplingConfig:
@@ -36,6 +43,8 @@ class SamplingConfig:
     max_new_tokens: int = 512
     batch_size: int = 32  # sequences decoding together
     seed: int = 0
+    # Most prompt-lookup draft tokens verified per row and decode step (drafting.py); 0 off.
+    draft_tokens: int = 8
 
 
 @dataclass
@@ -59,6 +68,10 @@ class SamplerStats:
     decode_rows: int = 0  # summed over steps: rows computed
     decode_live_rows: int = 0  # summed over steps: rows still generating
     decode_columns: int = 0  # summed over steps: cache width
+    decode_tokens: int = 0  # tokens decode steps added to sequences (prefills add the first)
+    draft_columns: int = 0  # summed over steps: draft columns fed per row
+    draft_tokens: int = 0  # draft tokens proposed (live rows)
+    draft_kept: int = 0  # of which the model kept
     extra: dict = field(default_factory=dict)
 
     @property
@@ -73,6 +86,9 @@ class SamplerStats:
         return {"steps": steps, "step_ms": 1000 * self.decode_seconds / steps,
                 "rows": self.decode_rows / steps, "live_rows": self.decode_live_rows / steps,
                 "cache_columns": self.decode_columns / steps,
+                "tokens_per_live_row": self.decode_tokens / max(1, self.decode_live_rows),
+                "draft_columns": self.draft_columns / steps,
+                "draft_kept_share": self.draft_kept / max(1, self.draft_tokens),
                 "prefill_seconds": self.prefill_seconds, "decode_seconds": self.decode_seconds}
 
 
@@ -251,6 +267,7 @@ class _Row:
     sample_index: int
     tokens: list[int]
     finished: bool = False
+    lookup: LookupIndex | None = None  # prompt and tokens so far, for drafts
 
 
 class TransformersSampler:
@@ -303,8 +320,9 @@ class TransformersSampler:
                                       results)
             else:
                 try:
-                    self._generate_continuous(token_ids, requests, config, is_done, seed_key,
-                                              progress, results)
+                    with in_place_gqa(self.model):
+                        self._generate_continuous(token_ids, requests, config, is_done,
+                                                  seed_key, progress, results)
                 except _UnsupportedCache:
                     if self.engine == "continuous":
                         raise
@@ -321,29 +339,24 @@ class TransformersSampler:
     def _generate_continuous(self, token_ids, requests, config, is_done, seed_key, progress,
                              results) -> None:
         import torch
-        from transformers import (LogitsProcessorList, TemperatureLogitsWarper,
-                                  TopPLogitsWarper)
 
         model = self.model
         device = next(model.parameters()).device
         eos_ids = set(self._eos_ids())
         pad_id = self.tokenizer.pad_token_id
         greedy = config.temperature <= 0
-        warpers = None if greedy else LogitsProcessorList(
-            [TemperatureLogitsWarper(config.temperature)]
-            + ([TopPLogitsWarper(config.top_p)] if config.top_p < 1.0 else []))
         generator = torch.Generator(device=device)
         generator.manual_seed(derive_seed(config.seed, seed_key))
 
         def pick(logits):
             if greedy:
                 return logits.argmax(dim=-1)
-            scores = warpers(None, logits.float())
-            return torch.multinomial(torch.softmax(scores, dim=-1), 1,
-                                     generator=generator).squeeze(1)
+            return nucleus.sample(*nucleus.nucleus(logits, config.temperature, config.top_p),
+                                  generator)
 
         self._layers = _plain_cache_layers(model)
         self._cache_arg = _cache_argument(model)
+        acceptance = AcceptanceEstimate()
         prefix = self._shared_prefix(token_ids, device)
         queue = deque(requests)
         rows: list[_Row] = []
@@ -360,7 +373,10 @@ class TransformersSampler:
                     [token_ids[index] for index, _ in admitted], pad_id, device, prefix)
                 new_pending = pick(logits)
                 first_new = len(rows)  # only the admitted rows got a token this round
-                rows += [_Row(index, sample, []) for index, sample in admitted]
+                new_tokens = [[token] for token in new_pending.tolist()]
+                prefilled = True
+                rows += [_Row(index, sample, [], lookup=LookupIndex(token_ids[index])
+                              if config.draft_tokens else None) for index, sample in admitted]
                 if cache is None:
                     cache, mask, lengths, pending = new_cache, new_mask, new_lengths, new_pending
                 else:
@@ -377,34 +393,71 @@ class TransformersSampler:
                 self.stats.prefill_seconds += time.perf_counter() - step_began
             else:
                 step_began = time.perf_counter()
-                mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
+                drafts, draft_width = self._drafts(rows, config, acceptance)
+                mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1 + draft_width)], dim=1)
+                fed = pending[:, None]
+                if draft_width:
+                    draft_lengths = torch.tensor([len(d) for d in drafts], device=device)
+                    guesses = torch.tensor(
+                        [d + [pad_id] * (draft_width - len(d)) for d in drafts], device=device)
+                    fed = torch.cat([fed, guesses], dim=1)
+                positions = lengths[:, None] + torch.arange(1 + draft_width, device=device)
                 with torch.no_grad():
-                    output = model(input_ids=pending[:, None], attention_mask=mask,
-                                   position_ids=lengths[:, None], use_cache=True,
-                                   **{self._cache_arg: cache})
-                lengths = lengths + 1
-                pending = pick(output.logits[:, -1])
-                first_new = 0
+                    output = model(input_ids=fed, attention_mask=mask, position_ids=positions,
+                                   use_cache=True, **{self._cache_arg: cache})
+                if draft_width:
+                    if greedy:
+                        kept, pending = verify_greedy(output.logits, guesses, draft_lengths)
+                    else:
+                        probs, ids = nucleus.nucleus(output.logits, config.temperature,
+                                                     config.top_p)
+                        kept, pending = verify_sampled(probs, guesses, draft_lengths, generator,
+                                                       ids)
+                    # Rejected guesses stay in the cache as holes the mask hides.
+                    fed_columns = torch.arange(1 + draft_width, device=device)
+                    mask[:, -(1 + draft_width):] = (fed_columns[None, :]
+                                                    <= kept[:, None]).to(mask.dtype)
+                    lengths = lengths + 1 + kept
+                    kept_list = kept.tolist()
+                    acceptance.update(kept_list, draft_lengths.tolist())
+                    new_tokens = [d[:j] + [t]
+                                  for d, j, t in zip(drafts, kept_list, pending.tolist())]
+                    self.stats.draft_tokens += sum(map(len, drafts))
+                    self.stats.draft_kept += sum(kept_list)
+                else:
+                    lengths = lengths + 1
+                    pending = pick(output.logits[:, -1])
+                    new_tokens = [[token] for token in pending.tolist()]
+                first_new, prefilled = 0, False
                 stats = self.stats
                 stats.decode_steps += 1
                 stats.decode_seconds += time.perf_counter() - step_began
                 stats.decode_rows += len(rows)
                 stats.decode_live_rows += sum(not row.finished for row in rows)
                 stats.decode_columns += mask.shape[1]
-            # Rows from first_new on have one new token (pending: not yet in the cache).
-            new_tokens = pending[first_new:].tolist()
-            for row, token in zip(rows[first_new:], new_tokens):
+                stats.draft_columns += draft_width
+            # Rows from first_new on have new tokens; the last one (pending) is not yet
+            # in the cache.
+            decoded = 0
+            for row, tokens in zip(rows[first_new:], new_tokens):
                 if row.finished:
                     continue
-                row.tokens.append(token)
+                before = len(row.tokens)
                 finish = None
-                if token in eos_ids:
-                    finish = "stop"
-                elif is_done is not None and is_done(
-                        self.tokenizer.decode(row.tokens, skip_special_tokens=True)):
-                    finish = "stop"
-                elif len(row.tokens) >= config.max_new_tokens:
-                    finish = "length"
+                for token in tokens:
+                    row.tokens.append(token)
+                    if token in eos_ids:
+                        finish = "stop"
+                    elif is_done is not None and is_done(
+                            self.tokenizer.decode(row.tokens, skip_special_tokens=True)):
+                        finish = "stop"
+                    elif len(row.tokens) >= config.max_new_tokens:
+                        finish = "length"
+                    if finish is not None:
+                        break
+                decoded += len(row.tokens) - before
+                if row.lookup is not None:
+                    row.lookup.append(row.tokens[before:])
                 if finish is None:
                     continue
                 row.finished = True
@@ -414,6 +467,8 @@ class TransformersSampler:
                 self.stats.generated_tokens += len(row.tokens)
                 if progress is not None:
                     progress.update(1)
+            if not prefilled:
+                self.stats.decode_tokens += decoded
             keep = [position for position, row in enumerate(rows) if not row.finished]
             # Dropping rows copies the whole cache, so finished rows stay (computed, ignored)
             # until queued prompts can take their places or they are a quarter of the batch.
@@ -432,6 +487,21 @@ class TransformersSampler:
             if unused:
                 _drop_leading_columns(cache, unused)
                 mask = mask[:, unused:]
+
+    @staticmethod
+    def _drafts(rows: list[_Row], config: SamplingConfig,
+                acceptance: AcceptanceEstimate) -> tuple[list[list[int]], int]:
+        """Each row's draft for this step, cut to the step's draft width (see
+        drafting.step_draft_length), and that width; ([], 0) when drafting does not pay."""
+        if not config.draft_tokens:
+            return [], 0
+        drafts = [[] if row.finished else row.lookup.draft(
+            min(config.draft_tokens, config.max_new_tokens - len(row.tokens) - 1))
+            for row in rows]
+        live = sum(not row.finished for row in rows)
+        width = step_draft_length([len(d) for d in drafts], live, acceptance.value,
+                                  config.draft_tokens)
+        return ([d[:width] for d in drafts], width) if width else ([], 0)
 
     def _shared_prefix(self, token_ids: list[list[int]], device):
         """KV cache of the longest token prefix common to all prompts (chat templates start
