@@ -237,3 +237,26 @@ def test_the_replay_benchmark_counts_steps_as_the_sampler_would():
     assert replay([1, 2, 3], [1, 2, 3, 4], 1, (3, 2, 1), earliest=True) == (3, 1, 1)
     # No drafts at all: one step per token.
     assert replay([7], [1, 2, 3], 0, (3, 2, 1), earliest=True) == (3, 0, 0)
+
+
+def test_compacting_the_cache_keeps_each_rows_columns_in_order():
+    """Row 0 attends columns 1, 3, 4 of 5; row 1 columns 0, 1 (then two rejected draft
+    columns and one more): 3 columns are left, row 1's right-aligned after one hidden one."""
+    from ocrl.evaluation.sampler import _compact_columns, _new_cache
+
+    cache = _new_cache(1)
+    keys = torch.arange(2 * 5, dtype=torch.float).reshape(2, 1, 5, 1)
+    cache.layers[0].update(keys, -keys)
+    mask = torch.tensor([[0, 1, 0, 1, 1], [1, 1, 0, 0, 1]])
+    compacted = _compact_columns(cache, mask)
+    assert compacted.tolist() == [[1, 1, 1], [1, 1, 1]]
+    assert cache.layers[0].keys[:, 0, :, 0].tolist() == [[1, 3, 4], [5, 6, 9]]
+    assert cache.layers[0].values[:, 0, :, 0].tolist() == [[-1, -3, -4], [-5, -6, -9]]
+    # Width 2: row 1 (keys 5, 6, 9) attends only 5; its last hidden column (9) fills the slot.
+    mask = torch.tensor([[0, 1, 1], [1, 0, 0]])
+    compacted = _compact_columns(cache, mask)
+    assert compacted.tolist() == [[1, 1], [0, 1]]
+    assert cache.layers[0].keys[:, 0, :, 0].tolist() == [[3, 4], [9, 5]]
+    # Nothing to drop: the cache is left as it is.
+    assert _compact_columns(cache, torch.ones(2, 2, dtype=torch.long)).shape == (2, 2)
+    assert cache.layers[0].keys.shape[2] == 2

@@ -227,6 +227,10 @@ def test_bad_problem_sources_name_the_input(tmp_path):
         load_eval_problems(str(bad))
     with pytest.raises(InputError, match="greedy"):
         EvalConfig(n=3, temperature=0.0).check()
+    with pytest.raises(InputError, match="draft_tokens must be >= 0") as info:
+        EvalConfig(draft_tokens=-1).check()
+    assert info.value.field == "draft_tokens"
+    assert EvalConfig(draft_tokens=0).sampling().draft_tokens == 0
 
 
 # --- the sampler ------------------------------------------------------------------------------
@@ -329,7 +333,8 @@ def test_growing_cache_layer_holds_what_concatenation_would():
     layer.left_pad(2)
     assert torch.equal(layer.keys[:, :, :2], torch.zeros(2, 1, 2, 4))
     assert torch.equal(layer.keys[:, :, 2:], expected_keys)
-    layer.drop_leading(2)
+    width = layer.keys.shape[2]
+    layer.select_columns(torch.arange(2, width).expand(2, -1))  # drop the 2 padding columns
     assert torch.equal(layer.values, expected_values)
     other = _growing_layer_class()()
     other.update(expected_keys[:1] + 1, expected_values[:1] + 1)

@@ -4,15 +4,16 @@ The transformers path is a small continuous-batching loop around the model's for
 up to ``batch_size`` sequences decode together with a KV cache; a sequence that ends (EOS,
 its format's stop condition, or ``max_new_tokens``) leaves the batch as soon as queued
 prompts can take its place or a quarter of the batch has ended (leaving copies the cache, so
-finished rows are dropped together). Prompts are left-padded and
-prefilled in batches of similar length (little compute spent on padding), the n samples of a
-prompt share one prefill, a token prefix common to all prompts (a chat template's system turn
-and instruction) is computed once, the cache is trimmed of columns that only padding
-still uses, and decode steps write into spare cache columns in place. While few rows remain
-(a batch's long answers set its number of steps), a step also verifies prompt-lookup drafts
-(``drafting.py``): several tokens per row and step, the rejected ones left in the cache as
-columns the mask hides. Models whose layers are not all plain full attention (sliding-window
-or hybrid attention) fall back to batched ``model.generate``.
+finished rows are dropped together). Prompts are left-padded and prefilled in batches of
+similar length (little compute spent on padding), the n samples of a prompt share one
+prefill, a token prefix common to all prompts (a chat template's system turn and instruction)
+is computed once, dropping rows also drops the cache columns the mask hides from every row
+(as far as the widest row allows), and decode steps write into spare cache columns in place.
+While few rows remain (a batch's long answers set its number of steps), a step also verifies
+prompt-lookup drafts (``drafting.py``): several tokens per row and step, the rejected ones
+left in the cache as columns the mask hides until rows are next dropped. Models whose layers
+are not all plain full attention (sliding-window or hybrid attention) fall back to batched
+``model.generate``.
 
 Over 400 lines on purpose: the decode loop, the prefill planner and the in-place cache layer
 share one invariant (row i of every cache layer is sequence i of the batch, its columns
@@ -148,7 +149,7 @@ def _growing_layer_class():
             super().__init__()
             self.spare = spare
             self._key_buffer = self._value_buffer = None
-            self._start = self._end = 0
+            self._end = 0
 
         def _adopt(self, keys, values, left_zeros: int = 0, room: int = 0) -> None:
             rows, heads, length, dim = keys.shape
@@ -163,12 +164,12 @@ def _growing_layer_class():
             self._value_buffer[:, :, :left_zeros] = 0
             self._key_buffer[:, :, left_zeros:width] = keys
             self._value_buffer[:, :, left_zeros:width] = values
-            self._start, self._end = 0, width
+            self._end = width
             self._publish()
 
         def _publish(self) -> None:
-            self.keys = self._key_buffer[:, :, self._start:self._end]
-            self.values = self._value_buffer[:, :, self._start:self._end]
+            self.keys = self._key_buffer[:, :, :self._end]
+            self.values = self._value_buffer[:, :, :self._end]
 
         def update(self, key_states, value_states, *args, **kwargs):
             if not self.is_initialized:
@@ -196,13 +197,17 @@ def _growing_layer_class():
 
             self._adopt(torch.cat([self.keys, other.keys]), torch.cat([self.values, other.values]))
 
-        def drop_leading(self, columns: int) -> None:
-            self._start += columns
-            self._publish()
+        def select_columns(self, index) -> None:
+            """Keep, for each row r, the columns index[r] (rows, width), in that order."""
+            rows, heads, _, dim = self.keys.shape
+            at = index[:, None, :, None]
+            self._adopt(self.keys.gather(2, at.expand(rows, heads, -1, dim)),
+                        self.values.gather(2, at.expand(rows, self.values.shape[1], -1,
+                                                        self.values.shape[3])))
 
         def reset(self) -> None:
             self._key_buffer = self._value_buffer = None
-            self._start = self._end = 0
+            self._end = 0
             super().reset()
 
     return GrowingLayer
@@ -256,9 +261,22 @@ def _concat_caches(first, second) -> None:
         mine.append_rows(theirs)
 
 
-def _drop_leading_columns(cache, columns: int) -> None:
+def _compact_columns(cache, mask):
+    """Drop the cache columns that every row's mask hides as far as the widest row allows
+    (padding, and draft tokens the model rejected), keeping each row's columns in order and
+    right-aligned; returns the new mask. A step reads every column of every row, so the
+    columns a row does not attend to cost as much as those it does."""
+    import torch
+
+    width = int(mask.sum(dim=1).max())
+    if width == mask.shape[1]:
+        return mask
+    # A stable sort of 0/1 puts a row's hidden columns first and its attended ones last, each
+    # in order; the last `width` are its attended columns after some hidden (finite) ones.
+    index = torch.argsort(mask.int(), dim=1, stable=True)[:, -width:]
     for layer in cache.layers:
-        layer.drop_leading(columns)
+        layer.select_columns(index)
+    return mask.gather(1, index)
 
 
 @dataclass
@@ -483,10 +501,7 @@ class TransformersSampler:
             index = torch.tensor(keep, device=device)
             cache.batch_select_indices(index)
             mask, lengths, pending = mask[index], lengths[index], pending[index]
-            unused = int((mask.sum(dim=0) > 0).int().argmax())  # leading all-padding columns
-            if unused:
-                _drop_leading_columns(cache, unused)
-                mask = mask[:, unused:]
+            mask = _compact_columns(cache, mask)
 
     @staticmethod
     def _drafts(rows: list[_Row], config: SamplingConfig,
