@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 
 NAME = "ocrl_sdpa_gqa"
 
@@ -53,7 +54,12 @@ def in_place_gqa(model):
     if getattr(model.config, "_attn_implementation", None) != "sdpa":
         yield
         return
-    model.set_attn_implementation(registered_name())
+    try:
+        model.set_attn_implementation(registered_name())
+    except (AttributeError, ValueError) as error:  # a model that cannot switch: sdpa as is
+        warnings.warn(f"sampling with transformers' sdpa attention as is: {error}")
+        yield
+        return
     try:
         yield
     finally:
