@@ -51,16 +51,15 @@ def registered_name() -> str:
 def in_place_gqa(model):
     """Within the block, a model on transformers' sdpa attention runs ``_attention`` (the
     same masks, the KV heads read in place); other models are left as they are."""
-    if getattr(model.config, "_attn_implementation", None) != "sdpa":
-        yield
-        return
-    try:
-        model.set_attn_implementation(registered_name())
-    except (AttributeError, ValueError) as error:  # a model that cannot switch: sdpa as is
-        warnings.warn(f"sampling with transformers' sdpa attention as is: {error}")
-        yield
-        return
+    switched = getattr(model.config, "_attn_implementation", None) == "sdpa"
+    if switched:
+        try:
+            model.set_attn_implementation(registered_name())
+        except (AttributeError, ValueError) as error:  # a model that cannot switch
+            warnings.warn(f"sampling with transformers' sdpa attention as is: {error}")
+            switched = False
     try:
         yield
     finally:
-        model.set_attn_implementation("sdpa")
+        if switched:
+            model.set_attn_implementation("sdpa")
