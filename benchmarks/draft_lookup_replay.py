@@ -20,28 +20,21 @@ RULES = ((3, 2, 1), (3, 2), (2, 1), (4, 3, 2))
 
 
 def replay(prompt: list[int], answer: list[int], limit: int, ngrams, earliest: bool):
-    """(decode steps, draft tokens proposed, kept) for one answer: each step proposes what
-    followed an occurrence of the longest n-gram ending the context, keeps the matching
-    prefix and adds the model's own next token."""
-    context, at, steps, proposed, kept = list(prompt), 0, 0, 0, 0
+    """(decode steps, draft tokens proposed, kept) for one answer, drafting as the sampler
+    does (``drafting.LookupIndex``): each step proposes what followed an occurrence of the
+    longest n-gram ending the context, keeps the matching prefix and adds the model's own
+    next token."""
+    from ocrl.evaluation.drafting import LookupIndex
+
+    index = LookupIndex(prompt, ngrams, earliest=earliest)
+    at, steps, proposed, kept = 0, 0, 0, 0
     while at < len(answer):
-        draft = []
-        for n in ngrams:
-            if len(context) <= n:
-                continue
-            suffix = context[-n:]
-            starts = range(0, len(context) - n) if earliest else \
-                range(len(context) - n - 1, -1, -1)
-            start = next((s for s in starts if context[s:s + n] == suffix), None)
-            if start is not None:
-                draft = context[start + n:start + n + limit]
-                break
-        draft = draft[:max(0, len(answer) - at - 1)]
+        draft = index.draft(min(limit, len(answer) - at - 1))
         match = 0
         while match < len(draft) and draft[match] == answer[at + match]:
             match += 1
         proposed, kept, steps = proposed + len(draft), kept + match, steps + 1
-        context += answer[at:at + match + 1]
+        index.append(answer[at:at + match + 1])
         at += match + 1
     return steps, proposed, kept
 

@@ -17,6 +17,9 @@ def test_lookup_drafts_what_followed_the_earliest_occurrence_of_the_longest_ngra
     assert index.draft(4) == [8, 9, 5, 6]
     assert index.draft(1) == [8]
     assert index.draft(0) == []
+    # The latest occurrence instead (measured by the replay benchmark, not used): it ended at 8.
+    latest = LookupIndex([5, 6, 7, 8, 9, 5, 6, 7, 1, 5, 6, 7], earliest=False)
+    assert latest.draft(4) == [1, 5, 6, 7]
 
 
 def test_lookup_falls_back_to_shorter_ngrams_and_to_nothing():

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ocrl.evaluation import nucleus
+
 # Longest n-gram first: a longer match is a better guess; 1-grams still find the continuation
 # of a repetition loop. Replayed on SmolLM2-135M's 167 greedy MBPP answers (chat prompts, 8
 # draft tokens, benchmarks/draft_lookup_replay.py): tokens per step 2.23 with (3, 2, 1), 2.09
@@ -43,12 +45,15 @@ PRIOR_ACCEPTANCE, PRIOR_WEIGHT = 0.6, 20
 
 
 class LookupIndex:
-    """A sequence's tokens and, for each n-gram of ``DRAFT_NGRAMS``, the end of its earliest
-    occurrence, extended as tokens are appended."""
+    """A sequence's tokens and, for each n-gram of ``ngrams``, the end of its earliest
+    occurrence (the latest with ``earliest=False``, measured and not used: see
+    ``DRAFT_NGRAMS``), extended as tokens are appended."""
 
-    def __init__(self, tokens: Sequence[int], ngrams: Sequence[int] = DRAFT_NGRAMS):
+    def __init__(self, tokens: Sequence[int], ngrams: Sequence[int] = DRAFT_NGRAMS,
+                 earliest: bool = True):
         self.tokens = list(tokens)
         self.ngrams = tuple(ngrams)
+        self.earliest = earliest
         self._ends: dict[tuple[int, ...], int] = {}
         self._indexed = 0  # occurrences ending at positions up to here are in _ends
 
@@ -56,8 +61,8 @@ class LookupIndex:
         self.tokens.extend(tokens)
 
     def draft(self, limit: int) -> list[int]:
-        """Up to ``limit`` tokens that followed the earliest earlier occurrence of the longest
-        n-gram ending the sequence; [] when none occurred before."""
+        """Up to ``limit`` tokens that followed the earliest (or latest) earlier occurrence of
+        the longest n-gram ending the sequence; [] when none occurred before."""
         tokens, length = self.tokens, len(self.tokens)
         if limit <= 0 or length < 2:
             return []
@@ -65,7 +70,9 @@ class LookupIndex:
         for end in range(self._indexed + 1, length):
             for n in self.ngrams:
                 if end >= n:
-                    self._ends.setdefault(tuple(tokens[end - n:end]), end)
+                    gram = tuple(tokens[end - n:end])
+                    if not self.earliest or gram not in self._ends:
+                        self._ends[gram] = end
         self._indexed = max(self._indexed, length - 1)
         for n in self.ngrams:
             if length > n:
@@ -139,7 +146,7 @@ def verify_sampled(probs, drafts, draft_lengths, generator, ids=None):
         # A draft token holding all the mass is rejected only by rounding (a draw in
         # [0.99999994, 1)): it is the token drawn then.
         at_probs = torch.where((residual.sum(dim=1) > 0)[:, None], residual, at_probs)
-    return kept, at_ids.gather(1, torch.multinomial(at_probs, 1, generator=generator)).squeeze(1)
+    return kept, nucleus.sample(at_probs, at_ids, generator)
 
 
 class AcceptanceEstimate:
