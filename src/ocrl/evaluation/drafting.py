@@ -29,12 +29,12 @@ DRAFT_NGRAMS = (3, 2, 1)
 
 # What a decode step costs beyond its tokens, in tokens' worth of compute (2.4 ms a token):
 # reading the weights once, about 60 ms (SmolLM2-135M, fp32, 2 threads:
-# benchmarks/results/decode_step.json). A step of one row and one token runs its matrix
-# products as matrix-vector products, cheaper than those of 2 to 4 tokens (64 ms against 111
-# ms for 5 tokens, 2026-12-07); from 4 tokens on the cost grows with the tokens as counted
-# here. Charging that jump (17 tokens' worth) made drafting rarer and no faster end to end (48
-# HumanEval prompts, greedy, single runs the same day: 74.5 s against 69.0 s without the
-# charge; two runs of identical work there differed by 7%), so it is not charged.
+# benchmarks/results/decode_step.json). A step of one row and one token runs its matrix products
+# as matrix-vector products, cheaper than those of 2 to 4 tokens; from 4 tokens on the cost
+# grows with the tokens as counted here. Charging that jump (17 tokens' worth) made drafting
+# rarer and no faster end to end (48 HumanEval prompts, greedy, single runs the same day: 74.5 s
+# against 69.0 s without the charge; two runs of identical work there differed by 7%), so it is
+# not charged.
 STEP_COST_IN_TOKENS = 25.0
 
 # Prior for the share of draft tokens kept given the ones before them were, before a call has

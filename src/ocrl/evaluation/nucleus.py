@@ -1,13 +1,13 @@
 """Temperature and nucleus (top-p) sampling without sorting the vocabulary.
 
 transformers' ``TopPLogitsWarper`` sorts all 49,152 scores of every row and the sampler then
-drew from the full vocabulary: 66 ms and 26 ms a step for 21 rows (fp32, 2 threads,
-2026-12-07), a third of a sampled decode step. The nucleus of a code model's next-token
-distribution is a handful of tokens, so the top K probabilities (``torch.topk``) hold it
-whenever their mass reaches top_p; K grows only when they do not. The tokens kept are
+drew from the full vocabulary: 52 ms and 28 ms a step for 21 rows against 7 ms here
+(benchmarks/sampler_step_parts.py, fp32, 2 threads, 2026-12-07). The nucleus of a code model's
+next-token distribution is a handful of tokens, so the top K probabilities (``torch.topk``) hold
+it whenever their mass reaches top_p; K grows only when they do not. The tokens kept are
 transformers' own: a token stays when the probability mass ranked above it is below top_p
-(``TopPLogitsWarper`` removes a token when the ascending cumulative mass up to it is at most
-1 - top_p: the same set), the most likely token always.
+(``TopPLogitsWarper`` removes a token when the ascending cumulative mass up to it is at most 1 -
+top_p: the same set), the most likely token always.
 """
 
 from __future__ import annotations
