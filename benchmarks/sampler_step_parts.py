@@ -1,19 +1,25 @@
-"""Two parts of a sampler step, each timed against what it replaced, side by side:
+"""Three parts of a sampler step, each timed against what it replaced, side by side:
 
 * a decode step of 16 rows over 400 cached tokens feeding 1 + k tokens a row (k draft
   tokens), with transformers' sdpa attention and with the sampler's in-place grouped-query
   attention (`ocrl.evaluation.attention.in_place_gqa`), and whether their logits are equal;
 * choosing the next token of 21 rows at T=0.8, top-p 0.95: transformers' warpers and a draw
-  over the whole vocabulary, against `ocrl.evaluation.nucleus`.
+  over the whole vocabulary, against `ocrl.evaluation.nucleus`;
+* a decode step of 16 rows whose cached lengths run from 250 to 4,000 tokens (log-spaced, as
+  CodeNet statements do), left-padded to the longest: attention over every column against
+  the sampler's row windows (`ocrl.evaluation.attention.row_windows`, groups chosen by
+  `plan_windows`), and whether their logits agree.
 
-SmolLM2-135M, float32, torch's threads, medians of 5 steps.
+SmolLM2-135M, float32, torch's threads, medians of 5 steps (9 for the windows).
 
-    .venv/bin/python benchmarks/sampler_step_parts.py
-    # writes benchmarks/results/sampler_step_parts.json
+    .venv/bin/python benchmarks/sampler_step_parts.py [--parts attention choosing windows]
+    # updates the parts run in benchmarks/results/sampler_step_parts.json
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -23,12 +29,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def main() -> dict:
+PARTS = ("attention", "choosing", "windows")
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    args = parser.parse_args(argv)
     import torch
-    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
     from ocrl.evaluation import nucleus
-    from ocrl.evaluation.attention import in_place_gqa
+    from ocrl.evaluation.attention import in_place_gqa, plan_windows, row_windows
     from ocrl.evaluation.sampler import _cache_argument, _new_cache, _plain_cache_layers
     from ocrl.models import load_model_and_tokenizer
 
@@ -57,6 +68,35 @@ def main() -> dict:
             times.append(time.perf_counter() - began)
         return 1000 * statistics.median(times), logits
 
+    out = ROOT / "benchmarks" / "results" / "sampler_step_parts.json"
+    result = json.loads(out.read_text()) if out.exists() else {}
+    earlier = {key: result.pop(key) for key in ("load_average_at_end", "date") if key in result}
+    if earlier:  # one stamp for the whole file once; now each part keeps its run's own
+        if "decode_steps" in result:
+            result["decode_steps_run"] = earlier
+        if "choosing_21_rows" in result:
+            result["choosing_21_rows"].update(earlier)
+    result.update({"model": "smollm2-135m", "dtype": "float32",
+                   "torch_threads": torch.get_num_threads(), "torch": torch.__version__})
+
+    def stamp() -> dict:
+        return {"load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+                "date": time.strftime("%Y-%m-%d")}
+
+    if "attention" in args.parts:
+        result["decode_steps"] = attention_part(model, step_ms, in_place_gqa, torch)
+        result["decode_steps_run"] = stamp()
+    if "choosing" in args.parts:
+        result["choosing_21_rows"] = {**choosing_part(model, nucleus, torch), **stamp()}
+    if "windows" in args.parts:
+        result["row_windows"] = {
+            **windows_part(model, layers, cache_arg, in_place_gqa, plan_windows, row_windows,
+                           torch), **stamp()}
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def attention_part(model, step_ms, in_place_gqa, torch) -> list[dict]:
     steps = []
     for drafts in (0, 1, 4):
         sdpa, expected = step_ms(16, drafts)
@@ -66,6 +106,11 @@ def main() -> dict:
                       "sdpa_ms": round(sdpa, 1), "in_place_gqa_ms": round(gqa, 1),
                       "logits_equal": bool(torch.equal(expected, got))})
         print(json.dumps(steps[-1]), flush=True)
+    return steps
+
+
+def choosing_part(model, nucleus, torch) -> dict:
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
     logits = torch.randn(21, model.config.vocab_size, generator=torch.Generator().manual_seed(0))
     logits = logits * 4  # peaked, as a model's are
@@ -88,14 +133,66 @@ def main() -> dict:
         "ocrl_nucleus_and_draw_ms": round(timed(lambda: nucleus.sample(
             *nucleus.nucleus(logits, 0.8, 0.95), generator)), 1)}
     print(json.dumps(choosing), flush=True)
-    result = {"model": "smollm2-135m", "dtype": "float32",
-              "torch_threads": torch.get_num_threads(), "decode_steps": steps,
-              "choosing_21_rows": choosing,
-              "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-              "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__}
-    out = ROOT / "benchmarks" / "results" / "sampler_step_parts.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return choosing
+
+
+@contextlib.contextmanager
+def eager_attention(model):
+    model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        model.set_attn_implementation("sdpa")
+
+
+def windows_part(model, layers, cache_arg, in_place_gqa, plan_windows, row_windows,
+                 torch, rows: int = 16, steps: int = 9) -> dict:
+    from ocrl.evaluation.sampler import _new_cache
+
+    lengths = [round(250 * 16 ** (i / (rows - 1))) for i in range(rows)][::-1]
+    width = max(lengths)
+    starts = [width - length for length in lengths]
+    part = {"rows": rows, "cached_lengths": lengths, "width": width,
+            "windows": plan_windows(starts, width)}
+    outputs = {}
+    for name, windows in (("whole_cache", None), ("row_windows", part["windows"]),
+                          ("eager", None)):
+        # Random keys and values: the time does not depend on them, and a 64,000-token
+        # prefill would take minutes.
+        generator = torch.Generator().manual_seed(0)
+        cache = _new_cache(layers)
+        for layer in cache.layers:
+            shape = (rows, model.config.num_key_value_heads, width,
+                     model.config.hidden_size // model.config.num_attention_heads)
+            layer.update(torch.randn(shape, generator=generator),
+                         torch.randn(shape, generator=generator))
+        mask = (torch.arange(width)[None, :] >= torch.tensor(starts)[:, None]).long()
+        times, position = [], torch.tensor(lengths)[:, None]
+        for _ in range(steps):
+            fed = torch.randint(100, 20000, (rows, 1), generator=generator)
+            mask = torch.cat([mask, torch.ones(rows, 1, dtype=torch.long)], dim=1)
+            began = time.perf_counter()
+            if name == "eager":
+                with torch.no_grad(), eager_attention(model):
+                    logits = model(input_ids=fed, attention_mask=mask, position_ids=position,
+                                   **{cache_arg: cache}).logits
+            else:
+                with torch.no_grad(), in_place_gqa(model), row_windows(windows):
+                    logits = model(input_ids=fed, attention_mask=mask, position_ids=position,
+                                   **{cache_arg: cache}).logits
+            times.append(time.perf_counter() - began)
+            position = position + 1
+        part[f"{name}_ms"] = round(1000 * statistics.median(times), 1)
+        outputs[name] = logits
+    # How far each path's logits are from transformers' eager attention (no kernel, no
+    # windows) says whether the windows cost accuracy.
+    for name in ("whole_cache", "row_windows"):
+        part[f"{name}_vs_eager_max_logit_difference"] = float(
+            (outputs[name] - outputs["eager"]).abs().max())
+    part["max_logit_difference"] = float(
+        (outputs["whole_cache"] - outputs["row_windows"]).abs().max())
+    print(json.dumps(part), flush=True)
+    return part
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ similar length (little compute spent on padding), the n samples of a prompt shar
 prefill, a token prefix common to all prompts (a chat template's system turn and instruction)
 is computed once, dropping rows also drops the cache columns the mask hides from every row
 (as far as the widest row allows), and decode steps write into spare cache columns in place.
+Each row's columns sit at the right of the cache, rows sorted longest first when rows are
+dropped, so attention reads groups of similar rows from their first column on
+(``attention.row_windows``) instead of every row over the longest one's width.
 While few rows remain (a batch's long answers set its number of steps), a step also verifies
 prompt-lookup drafts (``drafting.py``): several tokens per row and step, the rejected ones
 left in the cache as columns the mask hides until rows are next dropped. Models whose layers
@@ -30,8 +33,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ocrl.evaluation import nucleus
-from ocrl.evaluation.attention import in_place_gqa
+from ocrl.evaluation import attention, nucleus
+from ocrl.evaluation.attention import in_place_gqa, plan_windows, row_windows
 from ocrl.evaluation.drafting import (AcceptanceEstimate, LookupIndex, step_draft_length,
                                       verify_greedy, verify_sampled)
 
@@ -69,6 +72,7 @@ class SamplerStats:
     decode_rows: int = 0  # summed over steps: rows computed
     decode_live_rows: int = 0  # summed over steps: rows still generating
     decode_columns: int = 0  # summed over steps: cache width
+    read_columns: float = 0.0  # summed over steps: columns attention read, mean over rows
     decode_tokens: int = 0  # tokens decode steps added to sequences (prefills add the first)
     draft_columns: int = 0  # summed over steps: draft columns fed per row
     draft_tokens: int = 0  # draft tokens proposed (live rows)
@@ -87,6 +91,7 @@ class SamplerStats:
         return {"steps": steps, "step_ms": 1000 * self.decode_seconds / steps,
                 "rows": self.decode_rows / steps, "live_rows": self.decode_live_rows / steps,
                 "cache_columns": self.decode_columns / steps,
+                "read_columns": self.read_columns / steps,
                 "tokens_per_live_row": self.decode_tokens / max(1, self.decode_live_rows),
                 "draft_columns": self.draft_columns / steps,
                 "draft_kept_share": self.draft_kept / max(1, self.draft_tokens),
@@ -279,6 +284,12 @@ def _compact_columns(cache, mask):
     return mask.gather(1, index)
 
 
+def _plan_windows(mask) -> list[tuple[int, int, int]]:
+    """Row groups for attention.row_windows: each row's first column its mask shows."""
+    return plan_windows(mask.argmax(dim=1).tolist(), mask.shape[1],
+                        attention.WINDOW_COST_IN_COLUMNS)
+
+
 @dataclass
 class _Row:
     prompt_index: int
@@ -378,7 +389,7 @@ class TransformersSampler:
         prefix = self._shared_prefix(token_ids, device)
         queue = deque(requests)
         rows: list[_Row] = []
-        cache = mask = lengths = pending = None
+        cache = mask = lengths = pending = windows = None
         # Admitting a few sequences at a time costs a prefill each time; wait for a quarter
         # of the batch to free up unless the batch is empty.
         admit_at = max(1, config.batch_size // 4)
@@ -407,6 +418,7 @@ class TransformersSampler:
                         torch.nn.functional.pad(new_mask, (width - new_mask.shape[1], 0))])
                     lengths = torch.cat([lengths, new_lengths])
                     pending = torch.cat([pending, new_pending])
+                windows = _plan_windows(mask)
                 self.stats.batches += 1
                 self.stats.prefill_seconds += time.perf_counter() - step_began
             else:
@@ -420,7 +432,7 @@ class TransformersSampler:
                         [d + [pad_id] * (draft_width - len(d)) for d in drafts], device=device)
                     fed = torch.cat([fed, guesses], dim=1)
                 positions = lengths[:, None] + torch.arange(1 + draft_width, device=device)
-                with torch.no_grad():
+                with torch.no_grad(), row_windows(windows):
                     output = model(input_ids=fed, attention_mask=mask, position_ids=positions,
                                    use_cache=True, **{self._cache_arg: cache})
                 if draft_width:
@@ -453,6 +465,8 @@ class TransformersSampler:
                 stats.decode_rows += len(rows)
                 stats.decode_live_rows += sum(not row.finished for row in rows)
                 stats.decode_columns += mask.shape[1]
+                stats.read_columns += sum((end - begin) * (mask.shape[1] - column)
+                                          for begin, end, column in windows) / len(rows)
                 stats.draft_columns += draft_width
             # Rows from first_new on have new tokens; the last one (pending) is not yet
             # in the cache.
@@ -494,14 +508,20 @@ class TransformersSampler:
             admitting = queue and config.batch_size - len(keep) >= admit_at
             if not finished or not (admitting or not keep or 4 * finished >= len(rows)):
                 continue
-            rows = [rows[i] for i in keep]
-            if not rows:
-                cache = mask = lengths = pending = None
+            if not keep:
+                rows, cache, mask, lengths, pending, windows = [], None, None, None, None, None
                 continue
+            # Longest rows first (a stable order otherwise): after compaction each row's
+            # columns end at the right, so rows of similar length sit together and
+            # row_windows' groups skip most of the padding.
+            attended = mask.sum(dim=1).tolist()
+            keep.sort(key=lambda position: -attended[position])
+            rows = [rows[i] for i in keep]
             index = torch.tensor(keep, device=device)
             cache.batch_select_indices(index)
             mask, lengths, pending = mask[index], lengths[index], pending[index]
             mask = _compact_columns(cache, mask)
+            windows = _plan_windows(mask)
 
     @staticmethod
     def _drafts(rows: list[_Row], config: SamplingConfig,
@@ -560,6 +580,9 @@ class TransformersSampler:
         mask = torch.cat([torch.nn.functional.pad(piece_mask, (width - piece_mask.shape[1], 0))
                           for _, piece_mask, _ in pieces])
         logits = torch.cat([piece_logits for _, _, piece_logits in pieces])
+        # Each row's columns right-aligned (the padding between a shared prefix and the
+        # suffix moves left), so every row's unmasked columns run from its first to the end.
+        mask = _compact_columns(cache, mask)
         merged_order = [i for chunk in chunks for i in chunk]
         position = {distinct_index: at for at, distinct_index in enumerate(merged_order)}
         where = {row: position[index] for index, row in enumerate(distinct)}
