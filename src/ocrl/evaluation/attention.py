@@ -30,8 +30,8 @@ from collections.abc import Sequence
 NAME = "ocrl_sdpa_gqa"
 
 # A group of rows costs a kernel call per layer whatever its size; counted as reading this
-# many cached columns of one row (see plan_windows). A rough figure: the windows benchmark's
-# 11 groups cost less than the 42,000 row-columns they skip.
+# many cached columns of one row (see plan_windows). Set by judgement, not tuned: splitting
+# pays only where a group would skip more padding than a few hundred columns.
 WINDOW_COST_IN_COLUMNS = 256
 
 # (first row, end row, first column) per group, set by row_windows for the sampler's steps.

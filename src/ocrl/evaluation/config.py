@@ -29,7 +29,7 @@ class SampleConfig:
     temperature: float = option(0.8, TEMPERATURE_HELP)
     top_p: float = option(0.95, "Nucleus sampling mass (temperature > 0).")
     max_new_tokens: int = option(512, "Longest generation, in tokens.")
-    batch_size: int = option(32, "Sequences decoding together.")
+    batch_size: int = option(64, "Sequences decoding together.")
     draft_tokens: int = option(8, "Most prompt-lookup draft tokens the model verifies per "
                                   "sequence and step (transformers backend; README: 'Prompt-"
                                   "lookup drafts'); 0 decodes one token per step.")

@@ -45,7 +45,7 @@ class SamplingConfig:
     temperature: float = 0.0  # 0 means greedy
     top_p: float = 0.95
     max_new_tokens: int = 512
-    batch_size: int = 32  # sequences decoding together
+    batch_size: int = 64  # sequences decoding together
     seed: int = 0
     # Most prompt-lookup draft tokens verified per row and decode step (drafting.py); 0 off.
     draft_tokens: int = 8
