@@ -13,10 +13,11 @@ transformers' sdpa.
 
 Rows of one batch hold prompts of very different lengths (CodeNet statements run from 100 to
 4,000 tokens), all left-padded to the longest, and a step reads every cached column of every
-row (benchmarks/sampler_step_parts.py --parts windows: 16 rows of 250 to 4,000 cached tokens,
-466 ms a step over the whole cache, 337 ms in row windows, 2026-12-07). Within ``row_windows`` the rows
-are taken in contiguous groups, each attending from its first unmasked column on (a view, no
-copy), so a step reads about the columns the rows use; ``plan_windows`` chooses the groups.
+row. Within ``row_windows`` the rows are taken in contiguous groups, each attending from its
+first unmasked column on (a view, no copy), so a step reads about the columns the rows use;
+``plan_windows`` chooses the groups (benchmarks/sampler_step_parts.py --parts windows: 16 rows
+of 250 to 4,000 cached tokens, 466 ms a step over the whole cache, 337 ms in row windows,
+2026-12-07).
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ similar length (little compute spent on padding), the n samples of a prompt shar
 prefill, a token prefix common to all prompts (a chat template's system turn and instruction)
 is computed once, dropping rows also drops the cache columns the mask hides from every row
 (as far as the widest row allows), and decode steps write into spare cache columns in place.
-Each row's columns sit at the right of the cache, rows sorted longest first when rows are
-dropped, so attention reads groups of similar rows from their first column on
-(``attention.row_windows``) instead of every row over the longest one's width.
+Each row's columns sit at the right of the cache (padding to their left), rows sorted longest
+first when rows are dropped, so attention reads groups of similar rows from their first column
+on (``attention.row_windows``) instead of every row over the longest one's width.
 While few rows remain (a batch's long answers set its number of steps), a step also verifies
 prompt-lookup drafts (``drafting.py``): several tokens per row and step, the rejected ones
 left in the cache as columns the mask hides until rows are next dropped. Models whose layers
@@ -580,8 +580,9 @@ class TransformersSampler:
         mask = torch.cat([torch.nn.functional.pad(piece_mask, (width - piece_mask.shape[1], 0))
                           for _, piece_mask, _ in pieces])
         logits = torch.cat([piece_logits for _, _, piece_logits in pieces])
-        # Each row's columns right-aligned (the padding between a shared prefix and the
-        # suffix moves left), so every row's unmasked columns run from its first to the end.
+        # Pieces are left-padded to the widest, so rows of a shorter piece start further right
+        # and row_windows can skip their padding; compaction also moves the padding between a
+        # shared prefix and the suffix to the left where the widest row leaves room.
         mask = _compact_columns(cache, mask)
         merged_order = [i for chunk in chunks for i in chunk]
         position = {distinct_index: at for at, distinct_index in enumerate(merged_order)}
