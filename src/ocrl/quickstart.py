@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 
 from ocrl.config_files import option
+from ocrl.evaluation.sampler import SamplingConfig
 from ocrl.jsonl import write_jsonl
 from ocrl.problems import Problem
 
@@ -47,7 +48,7 @@ class QuickstartConfig:
     max_steps: int = option(24, "Optimizer steps per trained model (offline RL and SFT alike).")
     learning_rate: float = option(1e-5, "Learning rate.")
     groups_per_step: int = option(1, "Groups per step.")
-    batch_size: int = option(64, "Sequences generated together.")
+    batch_size: int = option(SamplingConfig.batch_size, "Sequences generated together.")
     timeout_s: float = option(3.0, "Sandbox seconds per sample.", aliases=["--timeout"])
     # "auto" is bfloat16 on a CPU with native bf16 matmul (1.54x the tokens/s of float32 on this
     # project's machine). bf16 samples come from a slightly different distribution than

@@ -29,10 +29,11 @@ class SampleConfig:
     temperature: float = option(0.8, TEMPERATURE_HELP)
     top_p: float = option(0.95, "Nucleus sampling mass (temperature > 0).")
     max_new_tokens: int = option(512, "Longest generation, in tokens.")
-    batch_size: int = option(64, "Sequences decoding together.")
-    draft_tokens: int = option(8, "Most prompt-lookup draft tokens the model verifies per "
-                                  "sequence and step (transformers backend; README: 'Prompt-"
-                                  "lookup drafts'); 0 decodes one token per step.")
+    batch_size: int = option(SamplingConfig.batch_size, "Sequences decoding together.")
+    draft_tokens: int = option(SamplingConfig.draft_tokens,
+                               "Most prompt-lookup draft tokens the model verifies per sequence "
+                               "and step (transformers backend; README: 'Prompt-lookup "
+                               "drafts'); 0 decodes one token per step.")
     seed: int = option(0, "Sampling seed.")
     prompt_format: str = option("auto", "auto (as recorded with the model, else chat when the "
                                         "tokenizer has a chat template) | plain | chat.")
