@@ -8,11 +8,15 @@
 * a decode step of 16 rows whose cached lengths run from 250 to 4,000 tokens (log-spaced, as
   CodeNet statements do), left-padded to the longest: attention over every column against
   the sampler's row windows (`ocrl.evaluation.attention.row_windows`, groups chosen by
-  `plan_windows`), and whether their logits agree.
+  `plan_windows`), and whether their logits agree;
+* the output layer (49,152 words) applied to 1 to 64 rows of hidden states, and a decode step
+  of 16 rows over 400 cached tokens, with the layer's one product against the sampler's
+  slices of the vocabulary (`ocrl.evaluation.output_layer.sliced_output_layer`), and whether
+  the logits are equal.
 
 SmolLM2-135M, float32, torch's threads, medians of 5 steps (9 for the windows).
 
-    .venv/bin/python benchmarks/sampler_step_parts.py [--parts attention choosing windows]
+    .venv/bin/python benchmarks/sampler_step_parts.py [--parts attention choosing windows output_layer]
     # updates the parts run in benchmarks/results/sampler_step_parts.json
 """
 
@@ -29,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-PARTS = ("attention", "choosing", "windows")
+PARTS = ("attention", "choosing", "windows", "output_layer")
 
 
 def main(argv=None) -> dict:
@@ -92,8 +96,46 @@ def main(argv=None) -> dict:
         result["row_windows"] = {
             **windows_part(model, layers, cache_arg, in_place_gqa, plan_windows, row_windows,
                            torch), **stamp()}
+    if "output_layer" in args.parts:
+        result["output_layer"] = {**output_layer_part(model, step_ms, in_place_gqa, torch),
+                                  **stamp()}
     out.write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def output_layer_part(model, step_ms, in_place_gqa, torch, repeats: int = 15) -> dict:
+    from ocrl.evaluation.output_layer import sliced_linear, sliced_output_layer
+
+    weight = model.get_output_embeddings().weight
+    generator = torch.Generator().manual_seed(0)
+    part = {"vocabulary": weight.shape[0], "hidden": weight.shape[1], "layer_alone": []}
+    for rows in (1, 4, 16, 32, 64):
+        hidden = torch.randn(rows, weight.shape[1], generator=generator)
+        times = {}
+        for name, apply in (("one_product", torch.nn.functional.linear),
+                            ("slices", sliced_linear)):
+            runs = []
+            with torch.no_grad():
+                apply(hidden, weight)
+                for _ in range(repeats):
+                    began = time.perf_counter()
+                    apply(hidden, weight)
+                    runs.append(time.perf_counter() - began)
+            times[f"{name}_ms"] = round(1000 * statistics.median(runs), 2)
+        with torch.no_grad():
+            equal = torch.equal(torch.nn.functional.linear(hidden, weight),
+                                sliced_linear(hidden, weight))
+        part["layer_alone"].append({"rows": rows, **times, "equal": bool(equal)})
+        print(json.dumps(part["layer_alone"][-1]), flush=True)
+    with in_place_gqa(model):
+        whole, expected = step_ms(16, 0)
+        with sliced_output_layer(model):
+            sliced, got = step_ms(16, 0)
+    part["decode_step"] = {"rows": 16, "cached_tokens": 400, "one_product_ms": round(whole, 1),
+                           "slices_ms": round(sliced, 1),
+                           "logits_equal": bool(torch.equal(expected, got))}
+    print(json.dumps(part["decode_step"]), flush=True)
+    return part
 
 
 def attention_part(model, step_ms, in_place_gqa, torch) -> list[dict]:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from ocrl.evaluation import attention, nucleus
 from ocrl.evaluation.attention import in_place_gqa, plan_windows, row_windows
+from ocrl.evaluation.output_layer import sliced_output_layer
 from ocrl.evaluation.drafting import (AcceptanceEstimate, LookupIndex, step_draft_length,
                                       verify_greedy, verify_sampled)
 
@@ -349,7 +350,7 @@ class TransformersSampler:
                                       results)
             else:
                 try:
-                    with in_place_gqa(self.model):
+                    with in_place_gqa(self.model), sliced_output_layer(self.model):
                         self._generate_continuous(token_ids, requests, config, is_done,
                                                   seed_key, progress, results)
                 except _UnsupportedCache:
