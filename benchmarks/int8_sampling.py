@@ -27,10 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import time
 import warnings
 from pathlib import Path
+
+from timing import median_ms
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ("float32", "int8-output", "int8-no-down", "int8-all")
@@ -95,15 +96,10 @@ def distribution_part(model_name: str, variants, torch) -> dict:
                 kl += float(torch.nn.functional.kl_div(got, want, log_target=True,
                                                        reduction="sum"))
             rows = torch.randint(100, 20000, (16, 1), generator=torch.Generator().manual_seed(0))
-            model(rows)
-            times = []
-            for _ in range(10):
-                began = time.perf_counter()
-                model(rows)
-                times.append(time.perf_counter() - began)
+            forward_ms = median_ms(lambda: model(rows), 10)
         part["variants"][variant] = {
             "argmax_as_float32": round(agree / total, 4), "kl_nats_per_token": round(kl / total, 4),
-            "forward_16_rows_ms": round(1000 * statistics.median(times), 1)}
+            "forward_16_rows_ms": round(forward_ms, 1)}
         print(variant, json.dumps(part["variants"][variant]), flush=True)
     return part
 

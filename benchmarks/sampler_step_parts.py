@@ -30,6 +30,8 @@ import statistics
 import time
 from pathlib import Path
 
+from timing import median_ms
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -114,14 +116,8 @@ def output_layer_part(model, step_ms, in_place_gqa, torch, repeats: int = 15) ->
         times = {}
         for name, apply in (("one_product", torch.nn.functional.linear),
                             ("slices", sliced_linear)):
-            runs = []
             with torch.no_grad():
-                apply(hidden, weight)
-                for _ in range(repeats):
-                    began = time.perf_counter()
-                    apply(hidden, weight)
-                    runs.append(time.perf_counter() - began)
-            times[f"{name}_ms"] = round(1000 * statistics.median(runs), 2)
+                times[f"{name}_ms"] = round(median_ms(lambda: apply(hidden, weight), repeats), 2)
         with torch.no_grad():
             equal = torch.equal(torch.nn.functional.linear(hidden, weight),
                                 sliced_linear(hidden, weight))

@@ -11,8 +11,9 @@ is computed once, dropping rows also drops the cache columns the mask hides from
 (as far as the widest row allows), and decode steps write into spare cache columns in place.
 Each row's columns sit at the right of the cache (padding to their left), rows sorted longest
 first when rows are dropped, so attention reads groups of similar rows from their first column
-on (``attention.row_windows``) instead of every row over the longest one's width, and the
-output layer runs in slices of the vocabulary (``output_layer``: same logits, less time).
+on (``attention.row_windows``) instead of every row over the longest one's width, the
+output layer runs in slices of the vocabulary (``output_layer``: same logits, less time) and
+the other linear layers as transposed products (``projections``: the same, for 16 to 64 rows).
 While few rows remain (a batch's long answers set its number of steps), a step also verifies
 prompt-lookup drafts (``drafting.py``): several tokens per row and step, the rejected ones
 left in the cache as columns the mask hides until rows are next dropped. Models whose layers
@@ -39,6 +40,7 @@ from ocrl.evaluation.attention import in_place_gqa, plan_windows, row_windows
 from ocrl.evaluation.drafting import (AcceptanceEstimate, LookupIndex, step_draft_length,
                                       verify_greedy, verify_sampled)
 from ocrl.evaluation.output_layer import sliced_output_layer
+from ocrl.evaluation.projections import transposed_projections
 
 
 @dataclass
@@ -351,7 +353,8 @@ class TransformersSampler:
                                       results)
             else:
                 try:
-                    with in_place_gqa(self.model), sliced_output_layer(self.model):
+                    with (in_place_gqa(self.model), sliced_output_layer(self.model),
+                          transposed_projections(self.model)):
                         self._generate_continuous(token_ids, requests, config, is_done,
                                                   seed_key, progress, results)
                 except _UnsupportedCache:
