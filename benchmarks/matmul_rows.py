@@ -1,14 +1,14 @@
 """Why a decode step is far from this CPU's limits: SmolLM2-135M's 30 layers of projection
-weights (q, k, v, o, gate, up, down: 421 MB in float32, too big for any cache, as in a
+weights (q, k, v, o, gate, up, down: 425 MB in float32, too big for any cache, as in a
 forward pass) applied to M rows, for the row counts a sampler step carries.
 
 For each M: `torch.nn.functional.linear` (what every transformers layer runs) and two other
 ways to compute the same product: the transposed product `W @ x.T` (MKL picks another kernel)
 and oneDNN with the weights reordered once for M rows (`torch.ops.mkldnn`), each timed as
-the median of --repeats passes over all 210 weights (the ways in alternation), with the rate at which each streams the
-weights (GB/s) and its arithmetic rate (GFLOP/s), and whether its result equals `linear`'s
-bit for bit. The machine's read rate for the same bytes (`torch.sum` over every weight) is
-the memory limit a one-row product could reach.
+the median of --repeats passes over all 210 weights (the ways in alternation), with the rate
+at which each streams the weights (GB/s) and its arithmetic rate (GFLOP/s), and whether its
+result equals `linear`'s bit for bit. The machine's read rate for the same bytes (`torch.sum`
+over every weight) is the memory limit a one-row product could reach.
 
     .venv/bin/python benchmarks/matmul_rows.py [--rows 1 2 4 ...] [--repeats 7]
     # writes benchmarks/results/matmul_rows.json

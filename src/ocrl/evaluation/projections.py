@@ -10,10 +10,11 @@ product takes another of MKL's kernels: 16 rows 103 → 78 ms, 32: 142 → 110, 
 same comparison found 0.94x and 1.03x (AVX2-only EPYC, 2 threads, 2026-12-07, the ways timed in
 alternation; ``benchmarks/matmul_rows.py``). On SmolLM2's weight shapes it gives bit-identical
 products for 1 row and for 12 rows or more (every count to 199, and 256 to 512, in a scratch
-check; the tests check 16 to 64) and differs by float rounding for 2 to 11, so it is used from ``MIN_ROWS`` to ``MAX_ROWS`` rows only, where it was both
-faster in every run and identical. Other shapes or CPUs may take other kernels (the tests hold
-it to float rounding on arbitrary shapes). oneDNN with weights reordered per row count was
-faster still at 8 to 64 rows but never bit-identical, so it is not used.
+check; the tests check 16 to 64) and differs by float rounding for 2 to 11, so it is used from
+``MIN_ROWS`` to ``MAX_ROWS`` rows only, where it was both faster (1.17–1.34x in two runs) and
+identical. Other shapes or CPUs may take other kernels (the tests hold it to float rounding on
+arbitrary shapes). oneDNN with weights reordered per row count was faster still at 8 to 64
+rows but never bit-identical, so it is not used.
 """
 
 from __future__ import annotations
