@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import contextlib
 
+from ocrl.evaluation.linear_forward import (forwards_replaced, needs_graph,
+                                           plain_float32_cpu_linear)
+
 SLICE_ROWS = 1024
 # Smaller output layers keep the one product (only SmolLM2's 49,152 words were measured).
 MIN_ROWS = 4 * SLICE_ROWS
@@ -29,8 +32,7 @@ def sliced_linear(hidden, weight, bias=None, slice_rows: int | None = None):
 
     slice_rows = slice_rows or SLICE_ROWS
     flat = hidden.reshape(-1, hidden.shape[-1])
-    if flat.shape[0] == 1 or (torch.is_grad_enabled() and
-                              (hidden.requires_grad or weight.requires_grad)):
+    if flat.shape[0] == 1 or needs_graph(hidden, weight):
         # One row: slices are slower. Autograd: out= products keep no graph.
         return torch.nn.functional.linear(hidden, weight, bias)
     out = flat.new_empty(flat.shape[0], weight.shape[0])
@@ -42,10 +44,7 @@ def sliced_linear(hidden, weight, bias=None, slice_rows: int | None = None):
 
 
 def _sliceable(layer) -> bool:
-    import torch
-
-    return (type(layer) is torch.nn.Linear and layer.weight.device.type == "cpu"
-            and layer.weight.dtype == torch.float32 and layer.weight.shape[0] >= MIN_ROWS)
+    return plain_float32_cpu_linear(layer) and layer.weight.shape[0] >= MIN_ROWS
 
 
 @contextlib.contextmanager
@@ -54,11 +53,6 @@ def sliced_output_layer(model):
     with a large vocabulary) runs :func:`sliced_linear`; any other model is left as it is.
     Meant for sampling, under ``torch.no_grad``."""
     layer = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    if layer is None or not _sliceable(layer) or "forward" in vars(layer):
+    with forwards_replaced([layer] if layer is not None and _sliceable(layer) else [],
+                           sliced_linear):
         yield
-        return
-    layer.forward = lambda hidden: sliced_linear(hidden, layer.weight, layer.bias)
-    try:
-        yield
-    finally:
-        del layer.forward

@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import contextlib
 
+from ocrl.evaluation.linear_forward import (forwards_replaced, needs_graph,
+                                           plain_float32_cpu_linear)
+
 MIN_ROWS = 16
 MAX_ROWS = 64
 
@@ -32,20 +35,12 @@ def transposed_linear(hidden, weight, bias=None):
     import torch
 
     flat = hidden.reshape(-1, hidden.shape[-1])
-    if not MIN_ROWS <= flat.shape[0] <= MAX_ROWS or (
-            torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)):
+    if not MIN_ROWS <= flat.shape[0] <= MAX_ROWS or needs_graph(hidden, weight):
         return torch.nn.functional.linear(hidden, weight, bias)
     out = torch.mm(weight, flat.t()).t().contiguous()
     if bias is not None:
         out += bias
     return out.view(*hidden.shape[:-1], weight.shape[0])
-
-
-def _eligible(layer) -> bool:
-    import torch
-
-    return (type(layer) is torch.nn.Linear and layer.weight.device.type == "cpu"
-            and layer.weight.dtype == torch.float32 and "forward" not in vars(layer))
 
 
 @contextlib.contextmanager
@@ -54,12 +49,7 @@ def transposed_projections(model):
     output layer (``output_layer.sliced_output_layer``'s) runs :func:`transposed_linear`.
     Meant for sampling, under ``torch.no_grad``; other layers and devices are left as they are."""
     output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    layers = [layer for layer in model.modules() if _eligible(layer) and layer is not output]
-    for layer in layers:
-        layer.forward = (lambda layer: lambda hidden: transposed_linear(
-            hidden, layer.weight, layer.bias))(layer)
-    try:
+    with forwards_replaced([layer for layer in model.modules()
+                            if plain_float32_cpu_linear(layer) and layer is not output],
+                           transposed_linear):
         yield
-    finally:
-        for layer in layers:
-            del layer.forward
