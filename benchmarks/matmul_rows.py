@@ -23,7 +23,7 @@ import platform
 import time
 from pathlib import Path
 
-from timing import alternating_medians_ms, median_ms
+from timing import alternating_medians_ms, read_rate
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -60,14 +60,14 @@ def main(argv=None) -> dict:
                if name.rsplit(".", 1)[-1] in PROJECTIONS]
     megabytes = sum(w.numel() for w in weights) * 4 / 1e6
     flops_per_row = 2 * sum(w.numel() for w in weights)
-    read_ms = median_ms(lambda: [w.sum() for w in weights], args.repeats)
+    read_ms, read_gb_per_s = read_rate(weights, args.repeats)
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "load_average_before": os.getloadavg()[0], "machine": platform.processor()
               or platform.machine(), "torch": torch.__version__,
               "threads": torch.get_num_threads(), "weights": len(weights),
               "weight_megabytes": round(megabytes, 1),
               "read_all_weights_ms": round(read_ms, 1),
-              "read_gb_per_s": round(megabytes / read_ms, 2), "rows": []}
+              "read_gb_per_s": round(read_gb_per_s, 2), "rows": []}
     generator = torch.Generator().manual_seed(0)
     for rows in args.rows:
         inputs = {size: torch.randn(rows, size, generator=generator)

@@ -96,7 +96,7 @@ def main(argv=None) -> dict:
         result["choosing_21_rows"] = {**choosing_part(model, nucleus, torch), **stamp()}
     if "windows" in args.parts:
         result["row_windows"] = {
-            **windows_part(model, layers, cache_arg, in_place_gqa, plan_windows, row_windows,
+            **windows_part(model, cache_arg, in_place_gqa, plan_windows, row_windows,
                            torch), **stamp()}
     if "output_layer" in args.parts:
         result["output_layer"] = {**output_layer_part(model, step_ms, in_place_gqa, torch),
@@ -183,10 +183,25 @@ def eager_attention(model):
         model.set_attn_implementation("sdpa")
 
 
-def windows_part(model, layers, cache_arg, in_place_gqa, plan_windows, row_windows,
-                 torch, rows: int = 16, steps: int = 9) -> dict:
-    from ocrl.evaluation.sampler import _new_cache
+def random_cache(model, rows: int, columns: int, generator):
+    """The sampler's cache holding ``rows`` x ``columns`` random keys and values in every layer:
+    a step's time does not depend on them, and a prefill that long would take minutes."""
+    import torch
 
+    from ocrl.evaluation.sampler import _new_cache, _plain_cache_layers
+
+    config = model.config
+    shape = (rows, config.num_key_value_heads, columns,
+             config.hidden_size // config.num_attention_heads)
+    cache = _new_cache(_plain_cache_layers(model))
+    for layer in cache.layers:
+        layer.update(torch.randn(shape, generator=generator),
+                     torch.randn(shape, generator=generator))
+    return cache
+
+
+def windows_part(model, cache_arg, in_place_gqa, plan_windows, row_windows,
+                 torch, rows: int = 16, steps: int = 9) -> dict:
     lengths = [round(250 * 16 ** (i / (rows - 1))) for i in range(rows)][::-1]
     width = max(lengths)
     starts = [width - length for length in lengths]
@@ -195,15 +210,8 @@ def windows_part(model, layers, cache_arg, in_place_gqa, plan_windows, row_windo
     outputs = {}
     for name, windows in (("whole_cache", None), ("row_windows", part["windows"]),
                           ("eager", None)):
-        # Random keys and values: the time does not depend on them, and a 64,000-token
-        # prefill would take minutes.
         generator = torch.Generator().manual_seed(0)
-        cache = _new_cache(layers)
-        for layer in cache.layers:
-            shape = (rows, model.config.num_key_value_heads, width,
-                     model.config.hidden_size // model.config.num_attention_heads)
-            layer.update(torch.randn(shape, generator=generator),
-                         torch.randn(shape, generator=generator))
+        cache = random_cache(model, rows, width, generator)
         mask = (torch.arange(width)[None, :] >= torch.tensor(starts)[:, None]).long()
         times, position = [], torch.tensor(lengths)[:, None]
         for _ in range(steps):

@@ -26,7 +26,8 @@ import os
 import time
 from pathlib import Path
 
-from timing import median_ms
+from sampler_step_parts import random_cache
+from timing import median_ms, read_rate
 
 ROOT = Path(__file__).resolve().parent.parent
 BYTES_PER_FLOAT = 4
@@ -96,11 +97,9 @@ def machine_rates(model, torch, repeats: int, rows: int = 512) -> dict:
         ms = median_ms(lambda: torch.mm(x, w), repeats)
         rates[f"{in_features}x{out_features}"] = round(2 * rows * in_features * out_features
                                                         / (ms * 1e6), 1)
-    weights = list(model.parameters())
-    megabytes = sum(w.numel() for w in weights) * BYTES_PER_FLOAT / 1e6
-    read_ms = median_ms(lambda: [w.sum() for w in weights], repeats)
+    _, read_gb_per_s = read_rate(list(model.parameters()), repeats)
     return {"matmul_gflops": max(rates.values()), "matmul_gflops_by_shape": rates,
-            "matmul_rows": rows, "read_gb_per_s": round(megabytes / read_ms, 2)}
+            "matmul_rows": rows, "read_gb_per_s": round(read_gb_per_s, 2)}
 
 
 def step_part(model, torch, rows: int, columns: int, rates: dict, steps: int) -> dict:
@@ -109,17 +108,13 @@ def step_part(model, torch, rows: int, columns: int, rates: dict, steps: int) ->
     from ocrl.evaluation.attention import in_place_gqa
     from ocrl.evaluation.output_layer import sliced_output_layer
     from ocrl.evaluation.projections import transposed_projections
-    from ocrl.evaluation.sampler import _cache_argument, _new_cache, _plain_cache_layers
+    from ocrl.evaluation.sampler import _cache_argument, _plain_cache_layers
 
     config = model.config
     head_dim = config.hidden_size // config.num_attention_heads
     layers = _plain_cache_layers(model)
     generator = torch.Generator().manual_seed(0)
-    cache = _new_cache(layers)
-    for layer in cache.layers:
-        shape = (rows, config.num_key_value_heads, columns, head_dim)
-        layer.update(torch.randn(shape, generator=generator),
-                     torch.randn(shape, generator=generator))
+    cache_argument = {_cache_argument(model): random_cache(model, rows, columns, generator)}
     state = {"mask": torch.ones(rows, columns, dtype=torch.long), "position": columns}
 
     def step():
@@ -128,7 +123,7 @@ def step_part(model, torch, rows: int, columns: int, rates: dict, steps: int) ->
         state["position"] += 1
         model(input_ids=torch.randint(config.vocab_size, (rows, 1), generator=generator),
               attention_mask=state["mask"], position_ids=position, logits_to_keep=1,
-              **{_cache_argument(model): cache})
+              **cache_argument)
 
     with torch.no_grad(), in_place_gqa(model), transposed_projections(model), \
             sliced_output_layer(model):

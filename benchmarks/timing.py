@@ -27,3 +27,12 @@ def alternating_medians_ms(calls: dict, repeats: int, warmups: int = 1) -> dict[
 def median_ms(call, repeats: int, warmups: int = 1) -> float:
     """Median wall time of ``call()`` in milliseconds, after ``warmups`` untimed calls."""
     return alternating_medians_ms({"call": call}, repeats, warmups)["call"]
+
+
+def read_rate(tensors, repeats: int) -> tuple[float, float]:
+    """(milliseconds, GB/s) of reading ``tensors`` once (``torch.sum`` over each): this
+    machine's memory read rate for bytes too many for any cache, the limit of a product that
+    must read them."""
+    megabytes = sum(t.numel() * t.element_size() for t in tensors) / 1e6
+    read_ms = median_ms(lambda: [t.sum() for t in tensors], repeats)
+    return read_ms, megabytes / read_ms

@@ -29,6 +29,16 @@ def test_alternating_medians_time_the_ways_in_turn(monkeypatch):
     assert medians == {"a": pytest.approx(20.0), "b": pytest.approx(40.0)}  # a 10 30 20, b 40 30 50
 
 
+def test_read_rate_is_the_bytes_over_the_median_time_of_summing_them(monkeypatch):
+    timing = load_benchmark("timing")
+    clock = iter([0.0, 0.004, 1.0, 1.002, 2.0, 2.003])  # timed calls of 4, 2, 3 ms
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(clock))
+    tensors = [torch.zeros(250_000), torch.zeros(500_000, dtype=torch.float16)]  # 1 MB + 1 MB
+    read_ms, gb_per_s = timing.read_rate(tensors, repeats=3)
+    assert read_ms == pytest.approx(3.0)
+    assert gb_per_s == pytest.approx(2 / 3)  # 2 MB in 3 ms
+
+
 def test_every_way_computes_the_linear_product():
     script = load_benchmark("matmul_rows")
     generator = torch.Generator().manual_seed(0)
